@@ -23,7 +23,7 @@ def require(module: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError as e:
-        extra, purpose = _EXTRAS.get(module, ("all", module))
+        extra, purpose = _EXTRAS.get(module.split(".")[0], ("all", module))
         raise MissingDependencyError(
             f"{purpose} needs the Python module {module!r} ({e}); install it with: pip install 'edgefuse[{extra}]'"
         ) from None
