@@ -1,0 +1,89 @@
+import json
+
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from edgefuse.runtime import CONTRACT_KEY, AudioSpec, ImageSpec, ModelContract, TextSpec, load_contract
+from edgefuse.runtime.errors import ContractError
+
+
+def make_contract(**changes) -> ModelContract:
+    contract = ModelContract(
+        labels=("cat", "dog"),
+        image=ImageSpec(height=24, width=32, color_order="BGR"),
+        audio=AudioSpec(sample_rate=8000, window_samples=4000),
+        text=TextSpec(tokenizer='{"fake": "tokenizer json"}', max_length=7),
+        metrics={"val_accuracy": 0.5},
+        provenance={"data_sha256": "abc"},
+    )
+    return contract.replace(**changes)
+
+
+def write_identity_model(path, metadata: dict[str, str] | None = None) -> None:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    for key, value in (metadata or {}).items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, path)
+
+
+def test_round_trip_through_json():
+    contract = make_contract()
+    again = ModelContract.from_json(contract.to_json())
+    assert again == contract
+    assert again.modalities == ("image", "audio", "text")
+    assert again.image.channels == 3 and again.audio.window_seconds == 0.5
+
+
+def test_round_trip_through_model_file(tmp_path):
+    contract = make_contract(audio=None)
+    write_identity_model(tmp_path / "m.onnx", {CONTRACT_KEY: contract.to_json(), "other": "kept"})
+    assert load_contract(tmp_path / "m.onnx") == contract
+
+
+def test_contract_is_frozen():
+    with pytest.raises(AttributeError):
+        make_contract().labels = ("x",)
+
+
+@pytest.mark.parametrize("version", ["2.0", "0.9", "", None])
+def test_unknown_or_missing_major_version_fails_in_one_line(version):
+    d = make_contract().to_dict()
+    if version is None:
+        del d["schema_version"]
+    else:
+        d["schema_version"] = version
+    with pytest.raises(ContractError, match="schema_version") as err:
+        ModelContract.from_dict(d)
+    assert "\n" not in str(err.value)
+
+
+def test_newer_minor_version_is_read():
+    d = make_contract().to_dict()
+    d["schema_version"] = "1.7"
+    assert ModelContract.from_dict(d).labels == ("cat", "dog")
+
+
+def test_model_without_contract_fails_clearly(tmp_path):
+    write_identity_model(tmp_path / "plain.onnx")
+    with pytest.raises(ContractError, match="no edgefuse contract"):
+        load_contract(tmp_path / "plain.onnx")
+
+
+@pytest.mark.parametrize("text", ["not json", "[1, 2]", json.dumps({"schema_version": "1.0"})])
+def test_malformed_contract_fails_clearly(text):
+    with pytest.raises(ContractError):
+        ModelContract.from_json(text)
+
+
+def test_invalid_values_are_refused():
+    with pytest.raises(ContractError, match="color_order"):
+        ImageSpec(color_order="CMYK")
+    with pytest.raises(ContractError, match="at least 2 labels"):
+        make_contract(labels=("only",))
+    with pytest.raises(ContractError, match="unique"):
+        make_contract(labels=("a", "a"))
