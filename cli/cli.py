@@ -74,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("model", help=".onnx file made by edgefuse")
     evaluate.add_argument("--data", required=True)
     evaluate.add_argument("--split", default="test")
+    evaluate.add_argument("--json", action="store_true", help="print JSON instead of a Markdown table")
     evaluate.set_defaults(handler=_evaluate)
     return parser
 
@@ -123,7 +124,8 @@ def _inspect(args) -> None:
 
 def _evaluate(args) -> None:
     from edgefuse.runtime import Predictor, read_dataset
-    from edgefuse.runtime.evaluate import evaluate
+    from edgefuse.runtime.evaluate import evaluate, format_table
 
     rows = read_dataset(args.data, splits=(args.split,))[args.split]
-    print(json.dumps(evaluate(Predictor.from_file(args.model), rows), indent=2))
+    result = evaluate(Predictor.from_file(args.model), rows)
+    print(json.dumps(result, indent=2) if args.json else format_table(result))

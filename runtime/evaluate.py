@@ -60,3 +60,16 @@ def _argmax(predictor: Predictor, feeds: dict[str, np.ndarray], batch_size: int)
     n = len(next(iter(feeds.values())))
     out = [predictor.run({k: v[i : i + batch_size] for k, v in feeds.items()}).argmax(axis=1) for i in range(0, n, batch_size)]
     return np.concatenate(out)
+
+
+def format_table(result: dict) -> str:
+    """A Markdown table of `evaluate`'s result, largest modality subsets first."""
+    lines = [
+        f"{result['rows']} rows · accuracy {result['accuracy']:.2%} · macro-F1 {result['macro_f1']:.4f}",
+        "",
+        "| modalities fed | accuracy |",
+        "|---|---|",
+    ]
+    for subset, acc in sorted(result["subsets"].items(), key=lambda kv: (-kv[0].count("+"), kv[0])):
+        lines.append(f"| {subset} | {acc:.2%} |")
+    return "\n".join(lines)
