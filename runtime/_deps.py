@@ -15,6 +15,8 @@ _EXTRAS = {
     "tokenizers": ("text", "tokenizing text"),
     "cv2": ("camera", "camera capture"),
     "sounddevice": ("mic", "microphone capture"),
+    "threadpoolctl": ("camera", "limiting BLAS threads in the live loop"),
+    "matplotlib": ("bench", "benchmark plots"),
 }
 
 

@@ -11,6 +11,7 @@ from edgefuse.runtime.errors import InputError
 from edgefuse.runtime.preprocess import TextTokenizer, fit_window, load_audio, load_image
 from edgefuse.runtime.preprocess.audio import AudioSource
 from edgefuse.runtime.preprocess.image import ImageSource
+from edgefuse.runtime.preprocess.text import is_present
 
 
 @dataclass
@@ -24,7 +25,7 @@ class Example:
     """Rate of `audio` when it is an array; None means the contract's rate."""
 
     def present(self) -> tuple[str, ...]:
-        given = {"image": self.image is not None, "audio": self.audio is not None, "text": bool(self.text and self.text.strip())}
+        given = {"image": self.image is not None, "audio": self.audio is not None, "text": is_present(self.text)}
         return tuple(m for m, ok in given.items() if ok)
 
 
@@ -43,6 +44,9 @@ class InputBuilder:
         unused = sorted({m for e in examples for m in e.present()} - set(c.modalities))
         if unused:
             raise InputError(f"this model takes {', '.join(c.modalities)}; it has no input for {', '.join(unused)}")
+        empty = [i for i, e in enumerate(examples) if not e.present()]
+        if empty:
+            raise InputError(f"example {empty[0]} has no input at all; pass at least one of {', '.join(c.modalities)}")
         if c.image:
             shape = (c.image.channels, c.image.height, c.image.width)
             tensors = [load_image(e.image, c.image) if e.image is not None else None for e in examples]

@@ -15,10 +15,10 @@ def examples_of(rows: list[Row]) -> list[Example]:
     return [Example(image=r.image, audio=r.audio, text=r.text) for r in rows]
 
 
-def tensorize(rows: list[Row], contract: ModelContract, desc: str = "loading", chunk: int = 256) -> dict[str, torch.Tensor]:
+def tensorize(rows: list[Row], contract: ModelContract, desc: str = "loading", chunk: int = 256, quiet: bool = False) -> dict[str, torch.Tensor]:
     """Rows → the graph's inputs for all N rows, plus `label` (N,) int64; absent modalities are zeros."""
     builder, examples = InputBuilder(contract), examples_of(rows)
-    steps = tqdm(range(0, len(rows), chunk), desc=desc, unit="chunk", leave=False)
+    steps = tqdm(range(0, len(rows), chunk), desc=desc, unit="chunk", leave=False, disable=quiet)
     parts = [builder.build(examples[i : i + chunk]) for i in steps]
     out = {}
     for name in parts[0]:
@@ -32,6 +32,12 @@ def tensorize(rows: list[Row], contract: ModelContract, desc: str = "loading", c
     return out
 
 
+def take(data: dict[str, torch.Tensor], index) -> dict[str, torch.Tensor]:
+    """The rows `index` (a sequence of ints) of every tensor in `data`."""
+    idx = torch.as_tensor(list(index), dtype=torch.int64)
+    return {k: v[idx] for k, v in data.items()}
+
+
 def batches(data: dict[str, torch.Tensor], batch_size: int, generator: torch.Generator | None = None):
     """Yield dicts of (b, ...) slices; shuffled when `generator` is given."""
     n = len(data["label"])
@@ -41,13 +47,18 @@ def batches(data: dict[str, torch.Tensor], batch_size: int, generator: torch.Gen
         yield {k: v[idx] for k, v in data.items()}
 
 
-def drop_modalities(batch: dict[str, torch.Tensor], contract: ModelContract, p: float, generator: torch.Generator) -> None:
-    """Modality dropout in place: hide each present modality with probability p, keeping at least one."""
-    names = [s.presence for s in (contract.image, contract.audio, contract.text) if s]
-    if p <= 0 or len(names) < 2:
+def drop_modalities(batch: dict[str, torch.Tensor], contract: ModelContract, p: dict[str, float], generator: torch.Generator) -> None:
+    """Modality dropout in place: hide each present modality m with probability p[m], keeping at least one.
+
+    Only the presence input changes (the data stays): the model must ignore data whose presence
+    is 0, which every fusion strategy does by construction.
+    """
+    names = [contract.spec(m).presence for m in contract.modalities]
+    probs = torch.tensor([p.get(m, 0.0) for m in contract.modalities])  # (M,)
+    if float(probs.max()) <= 0 or len(names) < 2:
         return
     present = torch.stack([batch[n] for n in names], dim=1)  # (b, M)
-    keep = (torch.rand(present.shape, generator=generator) >= p).float() * present
+    keep = (torch.rand(present.shape, generator=generator) >= probs).float() * present
     empty = keep.sum(dim=1) == 0
     keep[empty] = present[empty]  # never hide the last modality of an example
     for i, n in enumerate(names):

@@ -1,4 +1,4 @@
-"""The fused classifier: one encoder per modality, attention fusion over modality tokens.
+"""The fused classifier: one encoder per modality, then one of four fusion strategies.
 
 Shapes are chosen for CPU inference and int8: plain 3x3 convs and GEMMs, few tiny ops,
 no layout changes beyond what attention needs. Every forward honours the presence masks.
@@ -6,7 +6,6 @@ no layout changes beyond what attention needs. Every forward honours the presenc
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
 import torch
@@ -15,6 +14,7 @@ from torch import nn
 
 from edgefuse.runtime.contract import ModelContract
 from edgefuse.train.frontend import LogMel
+from edgefuse.train.fusion import FUSIONS, Block, make_fusion
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,8 @@ class ModelArgs:
 
     num_classes: int
     modalities: tuple[str, ...]
+    fusion: str = "attention"
+    """How modality tokens become logits: attention, concat, late or gated (see FUSIONS)."""
     dim: int = 128
     """Width of every modality token and of the fusion transformer."""
     conv_widths: tuple[int, ...] = (32, 64, 128)
@@ -44,7 +46,7 @@ class ModelArgs:
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelArgs:
-        d = dict(d)
+        d = dict(d)  # runs saved before `fusion` existed used attention, the default
         for key in ("modalities", "conv_widths"):
             d[key] = tuple(d[key])
         return cls(**d)
@@ -96,29 +98,6 @@ class AudioEncoder(nn.Module):
         return self.cnn(self.norm(self.frontend(audio).unsqueeze(1)))  # (B, 1, n_mels, T) inside
 
 
-class Block(nn.Module):
-    """Pre-norm transformer block; `keep` (B, T) is 1 for tokens to attend to, 0 for masked ones."""
-
-    def __init__(self, dim: int, heads: int, dropout: float):
-        super().__init__()
-        self.heads = heads
-        self.ln1, self.ln2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
-        self.qkv, self.proj = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
-        self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
-        self.drop = nn.Dropout(dropout)
-
-    def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-        B, T, C = x.shape
-        q, k, v = self.qkv(self.ln1(x)).split(C, dim=2)
-        q, k, v = (t.reshape(B, T, self.heads, C // self.heads).transpose(1, 2) for t in (q, k, v))  # (B, H, T, hd)
-        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(C // self.heads))  # (B, H, T, T)
-        # An additive -1e4 (not -inf) keeps fully masked rows finite; they are masked again downstream.
-        att = (att + (keep[:, None, None, :] - 1.0) * 1e4).softmax(dim=-1)
-        y = (att @ v).transpose(1, 2).reshape(B, T, C)
-        x = x + self.drop(self.proj(y))
-        return x + self.drop(self.mlp(self.ln2(x)))
-
-
 class TextEncoder(nn.Module):
     """(B, L) token ids + mask → (B, dim): embeddings, transformer blocks, masked mean pool."""
 
@@ -138,28 +117,6 @@ class TextEncoder(nn.Module):
         return x.sum(dim=1) / keep.sum(dim=1, keepdim=True).clamp(min=1.0)
 
 
-class AttentionFusion(nn.Module):
-    """A transformer over [CLS, one token per modality]; absent modalities are masked keys."""
-
-    def __init__(self, args: ModelArgs):
-        super().__init__()
-        m = len(args.modalities)
-        self.cls = nn.Parameter(torch.zeros(1, 1, args.dim))
-        self.type_embed = nn.Parameter(torch.randn(1, m, args.dim) * 0.02)
-        self.blocks = nn.ModuleList(Block(args.dim, args.heads, args.dropout) for _ in range(args.fusion_layers))
-        self.ln = nn.LayerNorm(args.dim)
-        self.head = nn.Linear(args.dim, args.num_classes)
-
-    def forward(self, tokens: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
-        """tokens (B, M, dim), present (B, M) 0/1 → logits (B, K)."""
-        B = tokens.shape[0]
-        x = torch.cat([self.cls.expand(B, -1, -1), tokens + self.type_embed], dim=1)  # (B, 1 + M, dim)
-        keep = torch.cat([torch.ones_like(present[:, :1]), present], dim=1)
-        for block in self.blocks:
-            x = block(x, keep)
-        return self.head(self.ln(x[:, 0]))
-
-
 class FusedClassifier(nn.Module):
     """The whole model. `forward` takes the ONNX graph's input names as keyword arguments."""
 
@@ -168,7 +125,7 @@ class FusedClassifier(nn.Module):
         self.args = args
         encoders = {"image": ImageEncoder, "audio": AudioEncoder, "text": TextEncoder}
         self.encoders = nn.ModuleDict({m: encoders[m](args) for m in args.modalities})
-        self.fusion = AttentionFusion(args)
+        self.fusion = make_fusion(args)
 
     def forward(self, **inputs: torch.Tensor) -> torch.Tensor:
         """Graph inputs (image, image_present, audio, audio_present, text_ids, text_mask, text_present) → logits (B, K)."""

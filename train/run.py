@@ -1,4 +1,5 @@
-"""A training run folder: `model.safetensors` + `config.json` (+ `log.jsonl`). Nothing is pickled."""
+"""A training run folder: `model.safetensors` + `config.json` + `train.toml` (+ `log.jsonl`,
+`resume.safetensors`). Nothing is pickled."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
 from edgefuse.runtime import _atomic
@@ -15,7 +17,7 @@ from edgefuse.runtime.errors import EdgefuseError
 from edgefuse.train.config import TrainConfig
 from edgefuse.train.model import FusedClassifier, ModelArgs
 
-WEIGHTS, CONFIG, LOG = "model.safetensors", "config.json", "log.jsonl"
+WEIGHTS, CONFIG, LOG, TOML = "model.safetensors", "config.json", "log.jsonl", "train.toml"
 
 
 class RunError(EdgefuseError):
@@ -28,6 +30,7 @@ def save_run(out: Path, model: FusedClassifier, config: TrainConfig, contract: M
     _atomic.write_bytes(out / WEIGHTS, save(state))
     document = {"train": config.to_dict(), "model": model.args.to_dict(), "contract": contract.to_dict(), **extra}
     _atomic.write_text(out / CONFIG, json.dumps(document, indent=2, sort_keys=True))
+    _atomic.write_text(out / TOML, config.to_toml())  # `edgefuse train --config RUN/train.toml` repeats the run
 
 
 def read_run_config(run: str | os.PathLike) -> dict:
@@ -36,7 +39,7 @@ def read_run_config(run: str | os.PathLike) -> dict:
         raise RunError(f"{run} is not a training run (no {CONFIG}); pass the --out folder of `edgefuse train`")
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise RunError(f"{path} is not valid JSON ({e}); retrain or restore the run") from None
 
 
@@ -55,7 +58,7 @@ def load_run_with_contract(run: str | os.PathLike) -> tuple[FusedClassifier, Mod
         model = FusedClassifier(ModelArgs.from_dict(document["model"]))
         contract = ModelContract.from_dict(document["contract"])
         model.load_state_dict(load_file(str(weights)))
-    except (KeyError, TypeError, RuntimeError) as e:
+    except (KeyError, TypeError, RuntimeError, SafetensorError) as e:
         raise RunError(f"{run} is inconsistent ({type(e).__name__}: {str(e)[:200]}); retrain it") from None
     return model.eval(), contract
 
@@ -63,6 +66,11 @@ def load_run_with_contract(run: str | os.PathLike) -> tuple[FusedClassifier, Mod
 def append_log(out: Path, record: dict) -> None:
     with open(out / LOG, "a", encoding="utf-8") as f:
         f.write(json.dumps(record) + "\n")
+
+
+def rewrite_log(out: Path, records: list[dict]) -> None:
+    """Replace the log with `records` (atomically)."""
+    _atomic.write_text(out / LOG, "".join(json.dumps(r) + "\n" for r in records))
 
 
 def read_log(run: str | os.PathLike) -> list[dict]:

@@ -1,0 +1,95 @@
+"""`--mode auto`: time candidate int8 plans on this machine and keep int8 only where it is faster.
+
+Candidates: every quantizable scope alone (image CNN, audio CNN, text blocks, fusion, ...), all
+scopes with Conv/MatMul/Gemm only, all scopes with every op type, and the union of the scopes
+that were faster alone. Each is timed interleaved with the float parent at batch 1 and 32.
+`prefer speed` takes the fastest plan not slower than float at either batch that holds the
+accuracy budget (re-timed after the accuracy repair); `prefer size` the smallest that holds it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from edgefuse.export.quantize import plans
+from edgefuse.export.quantize.config import Prefer, QuantizeError
+from edgefuse.export.quantize.latency import median_latency_ms, ratios
+
+BATCHES = (1, 32)
+
+
+def choose_plan(job, base: plans.Plan, repair: Callable) -> tuple[plans.Plan, Path, list[dict], dict]:
+    """(plan, model, accuracy-repair steps, decision record) — or QuantizeError if no plan qualifies."""
+    candidates = _candidates(job, base)
+    built = {p.name: job.build(p, f"auto{i}") for i, p in enumerate(candidates)}
+    table = _time(job, built)
+    faster = [p for p in candidates if p.components and len(p.components) == 1 and _not_slower(table[p.name], strict=True)]
+    if len(faster) > 1:
+        union = plans.Plan("faster scopes: " + ", ".join(c for p in faster for c in p.components),
+                           tuple(c for p in faster for c in p.components), plans.COMPUTE_OPS, base.float_nodes)
+        candidates.append(union)
+        built[union.name] = job.build(union, f"auto{len(candidates)}")
+        table.update(_time(job, {union.name: built[union.name]}))
+    for p in candidates:
+        table[p.name]["bytes"] = built[p.name].stat().st_size
+    order = _ranked(candidates, table, job.config.prefer)
+    if not order:
+        best = min(table.items(), key=lambda kv: kv[1]["ratio"]["32"])
+        raise QuantizeError(f"no int8 plan is as fast as the FP32 parent on this machine (best: {best[0]}, "
+                            f"{best[1]['ratio']['1']:.2f}x at batch 1, {best[1]['ratio']['32']:.2f}x at batch 32); "
+                            "ship the float model, or pass --prefer size to write the smallest int8 model anyway")
+    failures = []
+    for plan in order:
+        try:
+            final, model, steps = repair(job, plan, name=f"auto-{candidates.index(plan)}")
+        except QuantizeError as e:
+            failures.append(f"{plan.name}: {e}")
+            continue
+        if final is not plan:  # float nodes were added: the timing must be redone
+            table[f"{plan.name} (after accuracy repair)"] = {**_time(job, {"x": model})["x"], "bytes": model.stat().st_size}
+            if job.config.prefer is Prefer.SPEED and not _not_slower(table[f"{plan.name} (after accuracy repair)"], strict=False):
+                failures.append(f"{plan.name}: slower than float after the accuracy repair")
+                continue
+        return final, model, steps, {"prefer": job.config.prefer.value, "chosen": plan.name, "candidates": table, "rejected": failures}
+    raise QuantizeError("no int8 plan both holds the accuracy budget and is not slower than float: " + " | ".join(failures))
+
+
+def _candidates(job, base: plans.Plan) -> list[plans.Plan]:
+    proto = job.prepared.proto()
+    # One candidate per encoder / the fusion block: the first level of the exporter scope.
+    scopes = sorted({c.split("/")[0] for c in plans.node_components(proto).values() if c != "(graph level)"})
+    every = [plans.Plan("all scopes, Conv/MatMul/Gemm", None, plans.COMPUTE_OPS, base.float_nodes),
+             plans.Plan("all scopes, compute + cheap ops", None, plans.WIDE_OPS, base.float_nodes)]
+    return every + [plans.Plan(scope, (scope,), plans.COMPUTE_OPS, base.float_nodes) for scope in scopes if _has_compute(proto, scope)]
+
+
+def _has_compute(proto, scope: str) -> bool:
+    components = plans.node_components(proto)
+    return any(n.op_type in plans.COMPUTE_OPS and components[n.name].startswith(scope) for n in proto.graph.node)
+
+
+def _time(job, models: dict[str, Path]) -> dict[str, dict]:
+    """Name → {"ms": {batch: median ms}, "ratio": {batch: vs float}}, timed interleaved with the parent."""
+    latency = median_latency_ms({"float": job.parent, **models}, job.reference.feeds, BATCHES, job.config.timing_runs)
+    r = ratios(latency, "float")
+    return {name: {"ms": {str(b): latency[name][b] for b in BATCHES}, "float_ms": {str(b): latency["float"][b] for b in BATCHES},
+                   "ratio": {str(b): r[name][b] for b in BATCHES}} for name in models}
+
+
+def _not_slower(row: dict, strict: bool) -> bool:
+    """At most float's latency at every batch size (`strict`: and faster at batch 32)."""
+    fine = all(row["ratio"][str(b)] <= 1.0 for b in BATCHES)
+    return fine and (row["ratio"]["32"] < 1.0 if strict else True)
+
+
+SAME_SPEED = 0.03
+"""Mean latency ratios closer than this are within timing noise; the smaller plan wins among them."""
+
+
+def _ranked(candidates: list[plans.Plan], table: dict, prefer: Prefer) -> list[plans.Plan]:
+    if prefer is Prefer.SIZE:
+        return sorted(candidates, key=lambda p: table[p.name]["bytes"])
+    eligible = [p for p in candidates if _not_slower(table[p.name], strict=False)]
+    speed = {p.name: (table[p.name]["ratio"]["32"] + table[p.name]["ratio"]["1"]) / 2 for p in eligible}
+    return sorted(eligible, key=lambda p: (round(speed[p.name] / SAME_SPEED), table[p.name]["bytes"]))

@@ -1,0 +1,38 @@
+"""Distributed training: `torchrun --nproc_per_node=2 -m edgefuse.train` on CPU (gloo)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("torch")
+
+
+@pytest.mark.slow
+def test_two_cpu_processes_train_a_run_that_exports_and_predicts(demo_data, tmp_path):
+    from edgefuse.export import to_onnx
+    from edgefuse.runtime import Predictor
+    from edgefuse.train.run import read_log, read_run_config
+
+    run = tmp_path / "run"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+        "-m", "edgefuse.train", "--data", str(demo_data), "--out", str(run),
+        "--epochs", "2", "--dim", "32", "--conv-widths", "8,16", "--text-layers", "1", "--threads", "1", "--device", "cpu",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    reports = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert len(reports) == 1 and reports[0]["run"] == str(run)  # rank 0 alone reports
+    assert [r["epoch"] for r in read_log(run)] == [1, 2]  # rank 0 alone logs: one line per epoch
+    assert read_run_config(run)["best"]["epoch"] in (1, 2)
+
+    result = to_onnx(run, tmp_path / "ddp.onnx")
+    assert max(result.parity.values()) <= 1e-4
+    prediction = Predictor.from_file(result.path).predict(text="seven")
+    assert prediction.label in read_run_config(run)["contract"]["labels"]

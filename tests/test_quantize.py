@@ -1,0 +1,217 @@
+"""Quantization: static/dynamic int8 and fp16 files that load anywhere, say what they did, and keep accuracy.
+
+Fast tests check the graph surgery and settings on real constants; the slow ones quantize the
+tiny demo model (trained once per session) on the tiny demo data set.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import helper, numpy_helper
+
+from conftest import skip_or_fail
+from edgefuse.export.compact import compact_names
+from edgefuse.export.frontend_graph import synthesize_frontend_constants
+from edgefuse.export.quantize import QuantizeConfig, QuantizeError, quantize
+from edgefuse.runtime import Predictor, load_contract, read_dataset
+from edgefuse.train.frontend import dft_kernels, mel_filterbank
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli(*args, python: str = sys.executable) -> subprocess.CompletedProcess:
+    return subprocess.run([python, "-m", "edgefuse", *map(str, args)], capture_output=True, text=True, timeout=600)
+
+
+def _identity_of(constant: np.ndarray, as_initializer: bool) -> onnx.ModelProto:
+    """A graph whose output is `constant` plus its (zero) input: the constant stored one of two ways."""
+    x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, list(constant.shape))
+    y = helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, list(constant.shape))
+    tensor = numpy_helper.from_array(constant, "kernel")
+    nodes = [] if as_initializer else [helper.make_node("Constant", [], ["kernel"], name="/model/audio/frontend/Constant", value=tensor)]
+    nodes.append(helper.make_node("Add", ["x", "kernel"], ["y"], name="/model/audio/frontend/Add"))
+    graph = helper.make_graph(nodes, "g", [x], [y], initializer=[tensor] if as_initializer else [])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+@pytest.mark.parametrize("as_initializer", [True, False])
+@pytest.mark.parametrize("n_fft", [400, 256, 512])
+def test_dft_kernel_is_computed_in_graph_and_matches(n_fft, as_initializer):
+    want = dft_kernels(n_fft)
+    proto = _identity_of(want, as_initializer)
+    stored = proto.ByteSize()
+    assert synthesize_frontend_constants(proto) == ["kernel"]
+    onnx.checker.check_model(proto, full_check=True)
+    assert proto.ByteSize() < stored // 50  # the kernel is gone; only scalars remain
+    got = ort.InferenceSession(proto.SerializeToString()).run(None, {"x": np.zeros_like(want)})[0]
+    assert np.max(np.abs(got - want)) <= 2e-6
+
+
+@pytest.mark.parametrize("sample_rate,n_fft,n_mels", [(16000, 400, 40), (16000, 512, 64), (22050, 1024, 80)])
+def test_mel_filterbank_is_computed_in_graph_and_matches(sample_rate, n_fft, n_mels):
+    want = mel_filterbank(sample_rate, n_fft, n_mels)
+    proto = _identity_of(want, as_initializer=True)
+    assert synthesize_frontend_constants(proto, sample_rate=None) == []  # unknown rate: left alone
+    assert synthesize_frontend_constants(proto, sample_rate=sample_rate) == ["kernel"]
+    onnx.checker.check_model(proto, full_check=True)
+    got = ort.InferenceSession(proto.SerializeToString()).run(None, {"x": np.zeros_like(want)})[0]
+    assert np.max(np.abs(got - want)) <= 1e-5
+
+
+def test_other_constants_are_left_alone():
+    rng = np.random.default_rng(0)
+    proto = _identity_of(rng.standard_normal((402, 1, 400)).astype(np.float32), as_initializer=True)
+    assert synthesize_frontend_constants(proto, sample_rate=16000) == []
+    assert len(proto.graph.initializer) == 1
+
+
+def test_config_collects_every_problem():
+    with pytest.raises(QuantizeError) as e:
+        QuantizeConfig(mode="int4", max_drop=3.0, calibration_rows=0)
+    message = str(e.value)
+    assert "mode 'int4'" in message and "max_drop" in message and "calibration_rows" in message
+
+
+def test_cli_missing_model_is_one_line(tmp_path):
+    out = cli("quantize", tmp_path / "nope.onnx", "--out", tmp_path / "q.onnx", "--data", tmp_path)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "does not exist" in out.stderr, out.stderr
+
+
+# --- slow: the tiny demo model ------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def static_int8(exported, demo_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("quantized") / "tiny.int8.onnx"
+    return quantize(exported.path, out, demo_data, QuantizeConfig(mode="static", max_drop=0.05, timing_runs=5), progress=False)
+
+
+@pytest.fixture(scope="module")
+def fp16(exported, demo_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("quantized") / "tiny.fp16.onnx"
+    return quantize(exported.path, out, demo_data, QuantizeConfig(mode="fp16", max_drop=0.05, timing_runs=5), progress=False)
+
+
+@pytest.mark.slow
+def test_static_int8_file_records_what_it_did(static_int8, exported, demo_data):
+    proto = onnx.load(str(static_int8.path))
+    onnx.checker.check_model(proto, full_check=True)
+    assert proto.ir_version <= 8 and all(o.version <= 17 for o in proto.opset_import if o.domain in ("", "ai.onnx"))
+    assert any(n.op_type == "DequantizeLinear" for n in proto.graph.node)
+    contract = load_contract(static_int8.path)
+    q = contract.quantization
+    assert q["mode"] == "static" and q["calibration"]["split"] == "train" and q["calibration"]["rows"] > 0
+    frontend = [n for n, why in q["float_nodes"].items() if "audio/frontend" in n]
+    assert frontend and all("kept float" in q["float_nodes"][n] for n in frontend)
+    assert {"accuracy", "drop", "top1_agreement"} <= set(q["validation_vs_parent"])
+    # the frontend really is float: no Q/DQ node feeds or follows a frontend node
+    assert not [n for n in proto.graph.node if "audio/frontend" in n.name and n.op_type in ("QuantizeLinear", "DequantizeLinear")]
+    assert static_int8.path.stat().st_size < 0.35 * exported.path.stat().st_size
+
+
+@pytest.mark.slow
+def test_static_int8_report_has_every_figure(static_int8):
+    report = json.loads(static_int8.report_paths[0].read_text())
+    t = report["test_vs_parent"]
+    assert set(t["float"]["subsets"]) == set(t["quantized"]["subsets"]) and len(t["quantized"]["subsets"]) == 7
+    assert {"1", "32"} == set(t["latency_ms"]["quantized"]) == set(t["latency_ratio"])
+    assert 0 < t["bytes"]["ratio"] < 1 and 0 <= t["top1_agreement"] <= 1 and "macro_f1" in t["quantized"]
+    assert "Accuracy repair" in static_int8.report_paths[1].read_text()
+
+
+@pytest.mark.slow
+def test_static_int8_agrees_with_float(static_int8, exported, demo_data):
+    rows = read_dataset(demo_data)["test"]
+    float_model, int8 = Predictor.from_file(exported.path), Predictor.from_file(static_int8.path)
+    feeds = float_model.builder.build([r for r in _examples(rows)])
+    agreement = np.mean(float_model.run(feeds).argmax(1) == int8.run(feeds).argmax(1))
+    assert agreement >= 0.9  # tiny, barely trained model; the benchmark holds the full one to 99.5%
+
+
+def _examples(rows):
+    from edgefuse.runtime.inputs import Example
+
+    return [Example(image=r.image, audio=r.audio, text=r.text) for r in rows]
+
+
+@pytest.mark.slow
+def test_damaging_nodes_ranks_real_quantized_nodes(exported, demo_data, tmp_path):
+    from tqdm import tqdm
+
+    from edgefuse.export.quantize import plans
+    from edgefuse.export.quantize.accuracy import damaging_nodes
+    from edgefuse.export.quantize.api import _debug_reader, _job, _quantized_nodes
+
+    config = QuantizeConfig(mode="static", calibration_rows=64)
+    job = _job(config, exported.path, load_contract(exported.path), demo_data, tmp_path, tqdm(disable=True))
+    plan = plans.Plan("all", None, plans.COMPUTE_OPS, plans.kept_float_by_scope(job.prepared.proto(), config))
+    built = job.build(plan, "probe")
+    quantized = _quantized_nodes(job, plan)
+    worst = damaging_nodes(job.prepared.path, built, _debug_reader(job), quantized, 3, tmp_path)
+    assert len(worst) == 3 and all(node in quantized for node, _ in worst)
+    assert [db for _, db in worst] == sorted(db for _, db in worst)  # worst (lowest SQNR) first
+
+
+@pytest.mark.slow
+def test_fp16_keeps_float32_io(fp16, exported):
+    session = ort.InferenceSession(str(fp16.path))
+    assert all(i.type in ("tensor(float)", "tensor(int64)") for i in session.get_inputs())
+    assert all(o.type == "tensor(float)" for o in session.get_outputs())
+    proto = onnx.load(str(fp16.path))
+    onnx.checker.check_model(proto, full_check=True)
+    assert any(t.data_type == onnx.TensorProto.FLOAT16 for t in proto.graph.initializer)
+    assert load_contract(fp16.path).quantization["mode"] == "fp16"
+    flags = fp16.report["flags"]
+    ratio = fp16.report["test_vs_parent"]["latency_ratio"]
+    assert all(any(f"batch {b}" in f for f in flags) for b, r in ratio.items() if r > 1.0)  # slower is always reported
+
+
+@pytest.mark.slow
+def test_auto_never_writes_a_slower_model(exported, demo_data, tmp_path):
+    out = tmp_path / "auto.onnx"
+    try:
+        result = quantize(exported.path, out, demo_data, QuantizeConfig(mode="auto", max_drop=0.05, timing_runs=5), progress=False)
+    except QuantizeError as e:
+        assert "no int8 plan" in str(e) and not out.exists()
+        return
+    decision = result.report["decision"]
+    chosen = decision["candidates"][decision["chosen"]]
+    assert all(r <= 1.0 for r in chosen["ratio"].values())  # as measured when it was chosen
+    assert result.report["flags"] == [] or all("slower" in f or "drop" in f for f in result.report["flags"])
+
+
+@pytest.mark.slow
+def test_quantizing_a_quantized_model_is_refused(static_int8, demo_data, tmp_path):
+    out = cli("quantize", static_int8.path, "--out", tmp_path / "again.onnx", "--data", demo_data, "--mode", "static")
+    assert out.returncode == 2 and "already quantized" in out.stderr and out.stderr.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_optimized_model_keeps_contract_and_predictions(exported, tmp_path):
+    from edgefuse.export.optimize import optimize
+
+    path = optimize(exported.path, tmp_path / "opt.onnx", level="basic")
+    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    contract = load_contract(path)
+    assert contract.labels == load_contract(exported.path).labels
+    assert contract.provenance["offline_optimization"]["level"] == "basic"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("which", ["static_int8", "fp16"])
+def test_quantized_models_run_on_onnxruntime_1_18(which, request):
+    python = ROOT / ".venv-ort118" / "bin" / "python"
+    if not python.exists():
+        skip_or_fail("no .venv-ort118 (run `make compat`) to check onnxruntime 1.18")
+    model = request.getfixturevalue(which).path
+    out = cli("predict", model, "--text", "seven", python=str(python))
+    assert out.returncode == 0, out.stderr
+    version = subprocess.run([str(python), "-c", "import onnxruntime; print(onnxruntime.__version__)"], capture_output=True, text=True)
+    assert version.stdout.startswith("1.18")
