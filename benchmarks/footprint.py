@@ -57,10 +57,7 @@ def dependency_closure(extras: tuple[str, ...] = ("camera", "mic")) -> list[str]
         seen.add(key)
         for req in metadata.requires(name) or []:
             req_name, req_extras, marker = _parse_requirement(req)
-            extra = re.search(r"extra\s*==\s*['\"]([^'\"]+)['\"]", marker or "")
-            if extra and extra.group(1) not in wanted:
-                continue
-            if marker and not extra and not _marker_holds(marker):
+            if marker and not _marker_holds(marker, wanted):
                 continue
             todo.append((req_name, req_extras))
     return sorted({k.split("[")[0] for k in seen} - {"edgefuse"})
@@ -72,12 +69,11 @@ def _parse_requirement(req: str) -> tuple[str, set[str], str | None]:
     return m.group(1), {e.strip() for e in (m.group(3) or "").split(",") if e.strip()}, marker.strip() or None
 
 
-def _marker_holds(marker: str) -> bool:
-    try:
-        from packaging.markers import Marker
-    except ImportError:  # without packaging, keep the requirement: over-counting is the safe side
-        return True
-    return Marker(marker).evaluate()
+def _marker_holds(marker: str, extras: set[str]) -> bool:
+    """Whether a requirement's marker holds here for any of the wanted extras (or none)."""
+    from packaging.markers import Marker  # onnxruntime depends on packaging
+
+    return any(Marker(marker).evaluate({"extra": extra}) for extra in (extras or {""}))
 
 
 def _norm(name: str) -> str:

@@ -63,14 +63,14 @@ def run_live(args) -> None:
     text = TextInput.from_arg(args.text) if args.text is not None else None
     loop = LiveLoop(predictor, camera, microphone, text, hop=args.hop, smooth=args.smooth,
                     threshold=args.threshold, duration=args.duration, max_frame_age=args.max_frame_age)
-    # SIGTERM (e.g. from a service manager) stops as cleanly as Ctrl-C does.
-    signal.signal(signal.SIGTERM, lambda *_: loop.stop())
+    # Ctrl-C and SIGTERM (e.g. from a service manager) end the loop after the current hop, so no
+    # KeyboardInterrupt can land inside a half-printed line or a capture thread's shutdown.
+    signal.signal(signal.SIGINT, lambda *_: loop.stop("interrupt"))
+    signal.signal(signal.SIGTERM, lambda *_: loop.stop("terminate"))
     results = iter(loop)
     try:
         for result in results:
             print(result.to_json(), flush=True)
-    except KeyboardInterrupt:
-        loop.summary.stopped_by = "interrupt"
     finally:
         results.close()  # stops every source even when interrupted mid-hop
         _print_summary(loop, camera, microphone, text)

@@ -125,12 +125,15 @@ class LiveLoop:
         self.hop, self.smooth, self.threshold, self.duration = hop, smooth, threshold, duration
         self.max_frame_age = max_frame_age
         self.summary = LiveSummary()
-        self._stop = threading.Event()
+        self._stop, self._stop_reason = threading.Event(), "stop"
         self._smoothed: np.ndarray | None = None
         self._start: float | None = None
 
-    def stop(self) -> None:
-        """Ask the loop to end after the current hop; safe from any thread or a signal handler."""
+    def stop(self, reason: str = "stop") -> None:
+        """Ask the loop to end after the current hop; safe from any thread or a signal handler.
+
+        `reason` becomes the summary's `stopped_by` (e.g. "interrupt" for Ctrl-C)."""
+        self._stop_reason = reason
         self._stop.set()
 
     def run(self, on_result: Callable[[LiveResult], object]) -> LiveSummary:
@@ -141,6 +144,7 @@ class LiveLoop:
 
     def __iter__(self) -> Iterator[LiveResult]:
         self._stop.clear()
+        self._stop_reason = "stop"
         self.summary, self._smoothed, self._start = LiveSummary(), None, None
         started: list = []
         try:
@@ -161,10 +165,10 @@ class LiveLoop:
         next_due, saw_end_of_input = start + self.hop, False
         while True:
             if next_due > end:  # the duration ends before the next hop: stop on time, not a hop late
-                self.summary.stopped_by = "stop" if self._stop.wait(max(0.0, end - time.monotonic())) else "duration"
+                self.summary.stopped_by = self._stop_reason if self._stop.wait(max(0.0, end - time.monotonic())) else "duration"
                 return
             if self._stop.wait(max(0.0, next_due - time.monotonic())):
-                self.summary.stopped_by = "stop"
+                self.summary.stopped_by = self._stop_reason
                 return
             self._raise_if_source_failed()
             exhausted = self._inputs_exhausted()

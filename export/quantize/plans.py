@@ -7,8 +7,10 @@ method and is cached, so timing many plans costs one calibration.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
+import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,19 +67,30 @@ def prepare(model: str | Path, folder: Path) -> Prepared:
     Symbolic shape inference fails on some graphs (dynamic token axes, custom scopes); the
     fallbacks keep going with less preparation rather than refusing to quantize.
     """
-    out = folder / "prepared.onnx"
+    model, out = Path(model).resolve(), (folder / "prepared.onnx").resolve()
     attempts = [("quant_pre_process", {}), ("quant_pre_process without symbolic shapes", {"skip_symbolic_shape": True}),
                 ("quant_pre_process without optimization", {"skip_symbolic_shape": True, "skip_optimization": True})]
     failures = []
     for label, options in attempts:
         try:
-            quant_pre_process(str(model), str(out), **options)
+            with _working_dir(folder):  # symbolic shape inference leaves temporary files in the cwd
+                quant_pre_process(str(model), str(out), **options)
             return Prepared(out, failures + [label])
         except Exception as e:  # noqa: BLE001 - any failure means: try with less preparation
             failures.append(f"{label} failed: {type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}")
     proto = onnx.shape_inference.infer_shapes(onnx.load(str(model)))
     onnx.save(proto, str(out))
     return Prepared(out, failures + ["onnx shape inference only"])
+
+
+@contextlib.contextmanager
+def _working_dir(folder: Path):
+    previous = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
 
 
 def node_components(proto: onnx.ModelProto) -> dict[str, str]:
