@@ -105,7 +105,7 @@ def _data_demo(args) -> None:
 def _train(args) -> None:
     from edgefuse.train.config import load_config, overrides_from_args
 
-    train = _needs("train", "edgefuse.train")
+    train = _needs("train", "edgefuse.train.loop")  # the package itself loads lazily; the loop needs torch
     overrides = overrides_from_args(args)
     if args.resume:
         best = train.resume(args.resume, args.data, overrides)
