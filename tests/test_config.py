@@ -33,7 +33,7 @@ def test_toml_then_cli_overrides(tmp_path):
     assert (config.fusion, config.epochs, config.lr, config.conv_widths) == ("gated", 5, 1e-3, (8, 16))
     assert config.modality_dropout == {"image": 0.5, "audio": 0.4, "text": 0.6}
     assert load_config(None, {"modality_dropout": "0.3"}).modality_dropout == {"image": 0.3, "audio": 0.3, "text": 0.3}
-    assert load_config(None, {"modality_dropout": "audio=0.1,text=0.2"}).modality_dropout == {"image": 0.4, "audio": 0.1, "text": 0.2}
+    assert load_config(None, {"modality_dropout": "audio=0.1,text=0.2"}).modality_dropout == {"image": 0.55, "audio": 0.1, "text": 0.2}
 
 
 def test_a_train_table_is_read_and_bad_toml_is_one_clear_error(tmp_path):
