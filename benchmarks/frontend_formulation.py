@@ -1,77 +1,107 @@
-"""Why the audio frontend is slow in onnxruntime, and what formulation fixes it (measured).
+"""Why the in-graph audio frontend is framed GEMMs with a 20 ms hop (measured).
 
     python benchmarks/frontend_formulation.py [--threads 2] [--batches 1,32]
 
-The demo model's log-mel frontend (train/frontend.py) computes the windowed DFT as a Conv1d with
-one input channel, a 400-sample kernel and stride 160. This script builds that frontend as an ONNX
-graph, next to the same frontend with the frames gathered first and the DFT as one MatMul
-(frames (B, T, 400) @ DFT (400, 402)), checks both give the same log-mel, and times both with
-onnxruntime. Needs the `onnx` package (edgefuse[export]). Writes benchmarks/results/frontend_formulation.json and .md.
+Times three ways of writing the log-mel frontend as ONNX, at the previous frame settings
+(n_fft 400, hop 160) and at today's (n_fft 256, hop 320, `AudioSpec`'s defaults):
+
+- Conv1d: the windowed DFT as a strided Conv1d with one input channel (edgefuse's first version);
+- STFT: the ONNX `STFT` op, then power and mel;
+- framed MatMul: today's `edgefuse.train.frontend.LogMel`, exported by torch.onnx exactly as the
+  model export does it — frames from Reshape/Slice/Concat, DFT and mel as two MatMuls.
+
+Each graph's log-mel is checked against a float64 numpy rFFT reference. Needs torch and onnx
+(edgefuse[train,export]). Writes benchmarks/results/frontend_formulation.json and .md.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
+import math
 import os
 import shlex
 import sys
+import warnings
 
 import numpy as np
 import onnx
 import onnxruntime as ort
+import torch
 from _results import write_result
 from onnx import TensorProto, helper, numpy_helper
 
-from edgefuse.runtime.bench.peak import matmul_peak
 from edgefuse.runtime.bench.stats import latency_stats, time_calls
-from edgefuse.train.frontend import LOG_FLOOR, dft_kernels, mel_filterbank
+from edgefuse.runtime.contract import AudioSpec
+from edgefuse.train.frontend import LOG_FLOOR, LogMel, dft_matrix, mel_filterbank
 
-RATE, N_FFT, HOP, N_MELS, SAMPLES = 16000, 400, 160, 40, 16000
-FRAMES, BINS = 1 + (SAMPLES - N_FFT) // HOP, N_FFT // 2 + 1
+RATE, N_MELS, SAMPLES = 16000, 40, 16000
+SETTINGS = {"previous (n_fft 400, hop 160)": (400, 160), f"today (n_fft {AudioSpec.n_fft}, hop {AudioSpec.hop_length})": (AudioSpec.n_fft, AudioSpec.hop_length)}
 
 
-def _model(nodes, initializers, output_shape) -> bytes:
+def frame_count(n_fft: int, hop: int) -> int:
+    return SAMPLES // hop - math.ceil(n_fft / hop) + 1
+
+
+def _model(nodes, initializers) -> bytes:
     graph = helper.make_graph(
         nodes, "frontend", [helper.make_tensor_value_info("audio", TensorProto.FLOAT, ["B", SAMPLES])],
-        [helper.make_tensor_value_info("logmel", TensorProto.FLOAT, output_shape)],
+        [helper.make_tensor_value_info("logmel", TensorProto.FLOAT, ["B", "T", N_MELS])],
         initializer=[numpy_helper.from_array(np.asarray(v), k) for k, v in initializers.items()],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     onnx.checker.check_model(model, full_check=True)
     return model.SerializeToString()
 
 
-def _power_then_mel(spec: str, axis: int, mel_input_order: tuple[str, str]) -> list:
-    """Nodes: split `spec` into real/imag along `axis`, power, mel MatMul, log."""
-    return [
-        helper.make_node("Split", [spec, "halves"], ["re", "im"], axis=axis),
-        helper.make_node("Mul", ["re", "re"], ["re2"]), helper.make_node("Mul", ["im", "im"], ["im2"]),
-        helper.make_node("Add", ["re2", "im2"], ["power"]),
-        helper.make_node("MatMul", list(mel_input_order), ["mel_power"]),
-        helper.make_node("Add", ["mel_power", "floor"], ["floored"]), helper.make_node("Log", ["floored"], ["logmel"]),
-    ]
+def _mel_log(power: str) -> list:
+    return [helper.make_node("MatMul", [power, "mel_t"], ["mel_power"]),
+            helper.make_node("Add", ["mel_power", "floor"], ["floored"]), helper.make_node("Log", ["floored"], ["logmel"])]
 
 
-def conv1d_frontend() -> bytes:
-    """As exported today: Conv1d DFT (B, 1, S) → (B, 402, T); mel (40, 201) @ power (B, 201, T)."""
+def conv1d_frontend(n_fft: int, hop: int) -> bytes:
+    """(B, 1, S) * (2F, 1, n_fft) stride hop → (B, 2F, T) → power (B, T, F) → mel → log."""
+    bins = n_fft // 2 + 1
     nodes = [helper.make_node("Unsqueeze", ["audio", "axis1"], ["x"]),
-             helper.make_node("Conv", ["x", "dft"], ["spec"], strides=[HOP]),
-             *_power_then_mel("spec", 1, ("mel", "power"))]
-    return _model(nodes, {"axis1": np.array([1], np.int64), "dft": dft_kernels(N_FFT), "halves": np.array([BINS, BINS], np.int64),
-                          "mel": mel_filterbank(RATE, N_FFT, N_MELS), "floor": np.float32(LOG_FLOOR)}, ["B", N_MELS, FRAMES])
+             helper.make_node("Conv", ["x", "dft"], ["spec"], strides=[hop]),
+             helper.make_node("Split", ["spec", "halves"], ["re", "im"], axis=1),
+             helper.make_node("Mul", ["re", "re"], ["re2"]), helper.make_node("Mul", ["im", "im"], ["im2"]),
+             helper.make_node("Add", ["re2", "im2"], ["power_ft"]), helper.make_node("Transpose", ["power_ft"], ["power"], perm=[0, 2, 1]),
+             *_mel_log("power")]
+    return _model(nodes, {"axis1": np.array([1], np.int64), "dft": dft_matrix(n_fft).T[:, None, :].copy(),
+                          "halves": np.array([bins, bins], np.int64), **_mel_constants(n_fft)})
 
 
-def gather_matmul_frontend() -> bytes:
-    """Frames gathered by index (B, T, 400), one MatMul with the DFT (400, 402), mel as (B, T, 201) @ (201, 40)."""
-    frame_index = (np.arange(FRAMES)[:, None] * HOP + np.arange(N_FFT)[None, :]).astype(np.int64)  # (T, 400)
-    nodes = [helper.make_node("Gather", ["audio", "frame_index"], ["frames"], axis=1),
-             helper.make_node("MatMul", ["frames", "dft_t"], ["spec"]),
-             *_power_then_mel("spec", 2, ("power", "mel_t"))]
-    # Output stays time-major (B, T, 40): the CNN can be trained on that layout, so no Transpose is needed.
-    return _model(nodes, {"frame_index": frame_index, "dft_t": dft_kernels(N_FFT)[:, 0, :].T.copy(),
-                          "halves": np.array([BINS, BINS], np.int64), "mel_t": mel_filterbank(RATE, N_FFT, N_MELS).T.copy(),
-                          "floor": np.float32(LOG_FLOOR)}, ["B", FRAMES, N_MELS])
+def stft_frontend(n_fft: int, hop: int) -> bytes:
+    """STFT (B, T, F, 2) → power by ReduceSumSquare over the last axis → mel → log."""
+    window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
+    nodes = [helper.make_node("Unsqueeze", ["audio", "axis2"], ["x"]),
+             helper.make_node("STFT", ["x", "hop", "window", "n_fft"], ["spec"], onesided=1),
+             helper.make_node("ReduceSumSquare", ["spec"], ["power"], axes=[-1], keepdims=0), *_mel_log("power")]
+    return _model(nodes, {"axis2": np.array([2], np.int64), "hop": np.array(hop, np.int64), "window": window,
+                          "n_fft": np.array(n_fft, np.int64), **_mel_constants(n_fft)})
+
+
+def _mel_constants(n_fft: int) -> dict:
+    return {"mel_t": mel_filterbank(RATE, n_fft, N_MELS).T.copy(), "floor": np.float32(LOG_FLOOR)}
+
+
+def framed_matmul_frontend(n_fft: int, hop: int) -> bytes:
+    """edgefuse's LogMel, exported the way `edgefuse export` exports it (TorchScript, opset 17)."""
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(LogMel(RATE, n_fft, hop, N_MELS).eval(), (torch.zeros(1, SAMPLES),), buffer, input_names=["audio"],
+                          output_names=["logmel"], dynamic_axes={"audio": {0: "B"}, "logmel": {0: "B"}}, opset_version=17, dynamo=False)
+    return buffer.getvalue()
+
+
+def reference(audio: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
+    """float64 numpy rFFT log-mel, (B, T, n_mels)."""
+    window = np.hanning(n_fft + 1)[:-1]
+    frames = np.lib.stride_tricks.sliding_window_view(audio.astype(np.float64), n_fft, axis=1)[:, ::hop][:, : frame_count(n_fft, hop)]
+    power = np.abs(np.fft.rfft(frames * window, axis=-1)) ** 2
+    return np.log(power @ mel_filterbank(RATE, n_fft, N_MELS).T + LOG_FLOOR)
 
 
 def measure(payload: bytes, audio: np.ndarray, threads: int, runs: int) -> tuple[dict, np.ndarray]:
@@ -89,25 +119,24 @@ def main() -> None:
     parser.add_argument("--batches", default="1,32")
     parser.add_argument("--runs", type=int, default=50)
     args = parser.parse_args()
-    dft_flops = 2 * FRAMES * N_FFT * 2 * BINS  # per sample: the DFT product dominates the frontend
-    peak = matmul_peak(args.threads)
     rng = np.random.default_rng(0)
-    results, lines = {}, ["| batch | formulation | p50 ms | best ms | DFT GFLOP/s (best) | max abs diff vs Conv1d |", "|---|---|---|---|---|---|"]
-    for batch in (int(b) for b in args.batches.split(",")):
-        audio = (0.1 * rng.standard_normal((batch, SAMPLES))).astype(np.float32)
-        conv_stats, conv_out = measure(conv1d_frontend(), audio, args.threads, args.runs)
-        gm_stats, gm_out = measure(gather_matmul_frontend(), audio, args.threads, args.runs)
-        diff = float(np.max(np.abs(conv_out - gm_out.transpose(0, 2, 1))))
-        results[str(batch)] = {"conv1d": conv_stats, "gather_matmul": gm_stats, "max_abs_diff": diff,
-                               "speedup_p50": conv_stats["p50"] / gm_stats["p50"]}
-        for name, stats in (("Conv1d (today)", conv_stats), ("Gather + MatMul", gm_stats)):
-            gflops = batch * dft_flops / (stats["best_ms"] / 1e3) / 1e9
-            lines.append(f"| {batch} | {name} | {stats['p50']:.3f} | {stats['best_ms']:.3f} | {gflops:.1f} | "
-                         f"{'–' if name.startswith('Conv') else f'{diff:.2e}'} |")
-    headline = {"threads": args.threads, "matmul_limit_gflops": peak["gflops"], "dft_mflops_per_sample": dft_flops / 1e6,
-                "per_batch": results}
-    lines += ["", f"Float matmul limit on this machine: {peak['gflops']:.1f} GFLOP/s ({args.threads} threads). "
-              f"The DFT is {dft_flops / 1e6:.1f} MFLOP per 1 s clip."]
+    formulations = {"Conv1d": conv1d_frontend, "STFT op": stft_frontend, "framed MatMul": framed_matmul_frontend}
+    results = {}
+    lines = ["| frames | batch | formulation | p50 ms | best ms | DFT MFLOP per clip | max abs diff vs float64 rFFT |", "|---|---|---|---|---|---|---|"]
+    for setting, (n_fft, hop) in SETTINGS.items():
+        dft_mflops = 2 * frame_count(n_fft, hop) * n_fft * 2 * (n_fft // 2 + 1) / 1e6  # as a GEMM; the STFT op's FFT does less
+        for batch in (int(b) for b in args.batches.split(",")):
+            audio = (0.1 * rng.standard_normal((batch, SAMPLES))).astype(np.float32)
+            want = reference(audio, n_fft, hop)
+            for name, build in formulations.items():
+                stats, out = measure(build(n_fft, hop), audio, args.threads, args.runs)
+                diff = float(np.max(np.abs(out - want)))
+                results.setdefault(setting, {}).setdefault(str(batch), {})[name] = {**stats, "max_abs_diff": diff}
+                lines.append(f"| {setting} | {batch} | {name} | {stats['p50']:.3f} | {stats['best_ms']:.3f} | {dft_mflops:.1f} | {diff:.1e} |")
+    headline = {"threads": args.threads, "settings": {k: {"n_fft": v[0], "hop_length": v[1]} for k, v in SETTINGS.items()}, "results": results}
+    lines += ["", "1 s clips at 16 kHz, 40 mel bands; one onnxruntime session per graph, "
+              f"{args.threads} intra-op threads. The model's share of time spent in its frontend is measured "
+              "on the whole model in `ort_vs_torch.md` and `quantization.md`."]
     print(write_result("frontend_formulation", headline, lines, None, shlex.join(["python", *sys.argv])).read_text())
 
 

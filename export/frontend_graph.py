@@ -1,13 +1,13 @@
 """Keeping the audio frontend's constants out of the file: rebuild them in the graph from scalars.
 
-The log-mel frontend's windowed-DFT Conv1d kernel, (2 * (n_fft // 2 + 1), 1, n_fft) float32, is
-643 KB at n_fft 400 — ~15% of the FP32 file and, because the frontend stays float, over half of
-an int8 file. It is a pure function of n_fft, so the graph computes it from a handful of scalars
-with Range/Mod/Cos/Sin nodes; onnxruntime constant-folds that subgraph once when the session is
-created, so run time is unchanged. The mel filterbank (n_mels, n_fft // 2 + 1), 32 KB at 40
-mels, is rebuilt the same way from its n_mels + 2 band edges. Every writer in `edgefuse.export` (export, quantize,
-optimize) calls `synthesize_frontend_constants` last, because quantizer pre-processing and offline
-optimization fold the subgraphs back into initializers.
+The log-mel frontend's windowed-DFT matrix, (n_fft, 2 * (n_fft // 2 + 1)) float32, is 264 KB at
+n_fft 256: a quarter of an int8 file, since the frontend stays float. It is a pure function of
+n_fft, so the graph computes it from a handful of scalars with Range/Mod/Cos/Sin nodes;
+onnxruntime constant-folds that subgraph once when the session is created, so run time is
+unchanged. The stacked mel matrix (2F, n_mels) is rebuilt the same way from its n_mels + 2 band
+edges. Every writer in `edgefuse.export` (export, quantize, optimize) calls
+`synthesize_frontend_constants` last, because quantizer pre-processing and offline optimization
+fold the subgraphs back into initializers.
 """
 
 from __future__ import annotations
@@ -18,15 +18,15 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from edgefuse.train.frontend import dft_kernels, hz_to_mel, mel_filterbank, mel_to_hz
+from edgefuse.train.frontend import dft_matrix, hz_to_mel, mel_to_hz, power_mel_matrix
 
 _SCOPE = "/model/audio/frontend/constant"
 """Node names sit in the frontend's exporter scope, which quantization keeps float."""
 
 
 def synthesize_frontend_constants(proto: onnx.ModelProto, sample_rate: int | None = None, atol: float = 1e-5) -> list[str]:
-    """Replace every initializer or Constant node equal to `dft_kernels(n_fft)` (and, given
-    `sample_rate`, to `mel_filterbank(sample_rate, n_fft, n_mels)`) by a subgraph computing it.
+    """Replace every initializer or Constant node equal to `dft_matrix(n_fft)` (and, given
+    `sample_rate`, to `power_mel_matrix(sample_rate, n_fft, n_mels)`) by a subgraph computing it.
 
     Returns the names of the replaced tensors (empty if none matched). The subgraph's output
     keeps the tensor's name, so consumers are untouched.
@@ -71,20 +71,18 @@ def _insert(graph: onnx.GraphProto, position: int, built: tuple[list[onnx.Tensor
 
 
 def _dft_size(init: onnx.TensorProto, atol: float) -> int | None:
-    """n_fft if `init` holds the windowed-DFT kernels of that size, else None (cheap shape test first)."""
+    """n_fft if `init` holds the windowed-DFT matrix of that size, else None (cheap shape test first)."""
     dims = tuple(init.dims)
-    if init.data_type != onnx.TensorProto.FLOAT or len(dims) != 3 or dims[1] != 1:
+    if init.data_type != onnx.TensorProto.FLOAT or len(dims) != 2 or dims[0] < 8 or dims[1] != 2 * (dims[0] // 2 + 1):
         return None
-    n_fft = dims[2]
-    if dims[0] != 2 * (n_fft // 2 + 1) or n_fft < 8:
-        return None
-    return n_fft if np.allclose(numpy_helper.to_array(init), dft_kernels(n_fft), atol=atol, rtol=0) else None
+    n_fft = dims[0]
+    return n_fft if np.allclose(numpy_helper.to_array(init), dft_matrix(n_fft), atol=atol, rtol=0) else None
 
 
 def _dft_subgraph(prefix: str, n_fft: int, output: str) -> tuple[list[onnx.TensorProto], list[onnx.NodeProto]]:
-    """Scalars and nodes computing (2F, 1, n_fft) Hann-windowed [cos; -sin] kernels, F = n_fft // 2 + 1.
+    """Scalars and nodes computing the (n_fft, 2F) Hann-windowed [cos | -sin] matrix, F = n_fft // 2 + 1.
 
-    The phase index k * n is reduced modulo n_fft in int64 before the float conversion, so the
+    The phase index n * k is reduced modulo n_fft in int64 before the float conversion, so the
     float32 angle stays in [0, 2π) and matches the float64 reference to ~1e-7.
     """
     def const(name: str, value, dtype) -> onnx.TensorProto:
@@ -99,13 +97,13 @@ def _dft_subgraph(prefix: str, n_fft: int, output: str) -> tuple[list[onnx.Tenso
     nodes = [
         helper.make_node("Range", [p("zero"), p("n_fft"), p("one")], [p("n")], name=p("Range_n")),
         helper.make_node("Range", [p("zero"), p("n_bins"), p("one")], [p("k")], name=p("Range_k")),
-        helper.make_node("Unsqueeze", [p("k"), p("axis1")], [p("k_col")], name=p("Unsqueeze_k")),
-        helper.make_node("Unsqueeze", [p("n"), p("axis0")], [p("n_row")], name=p("Unsqueeze_n")),
-        helper.make_node("Mul", [p("k_col"), p("n_row")], [p("kn")], name=p("Mul_kn")),
-        helper.make_node("Mod", [p("kn"), p("n_fft")], [p("kn_mod")], name=p("Mod_kn")),
-        helper.make_node("Cast", [p("kn_mod")], [p("kn_f")], name=p("Cast_kn"), to=onnx.TensorProto.FLOAT),
-        helper.make_node("Mul", [p("kn_f"), p("step")], [p("angle")], name=p("Mul_angle")),
-        helper.make_node("Cast", [p("n")], [p("n_f")], name=p("Cast_n"), to=onnx.TensorProto.FLOAT),
+        helper.make_node("Unsqueeze", [p("n"), p("axis1")], [p("n_col")], name=p("Unsqueeze_n")),
+        helper.make_node("Unsqueeze", [p("k"), p("axis0")], [p("k_row")], name=p("Unsqueeze_k")),
+        helper.make_node("Mul", [p("n_col"), p("k_row")], [p("nk")], name=p("Mul_nk")),
+        helper.make_node("Mod", [p("nk"), p("n_fft")], [p("nk_mod")], name=p("Mod_nk")),
+        helper.make_node("Cast", [p("nk_mod")], [p("nk_f")], name=p("Cast_nk"), to=onnx.TensorProto.FLOAT),
+        helper.make_node("Mul", [p("nk_f"), p("step")], [p("angle")], name=p("Mul_angle")),
+        helper.make_node("Cast", [p("n_col")], [p("n_f")], name=p("Cast_n"), to=onnx.TensorProto.FLOAT),
         helper.make_node("Mul", [p("n_f"), p("step")], [p("window_angle")], name=p("Mul_window_angle")),
         helper.make_node("Cos", [p("window_angle")], [p("window_cos")], name=p("Cos_window")),
         helper.make_node("Mul", [p("window_cos"), p("half")], [p("window_half")], name=p("Mul_window_half")),
@@ -115,40 +113,41 @@ def _dft_subgraph(prefix: str, n_fft: int, output: str) -> tuple[list[onnx.Tenso
         helper.make_node("Neg", [p("sin")], [p("neg_sin")], name=p("Neg_sin")),
         helper.make_node("Mul", [p("cos"), p("window")], [p("cos_w")], name=p("Mul_cos_window")),
         helper.make_node("Mul", [p("neg_sin"), p("window")], [p("sin_w")], name=p("Mul_sin_window")),
-        helper.make_node("Concat", [p("cos_w"), p("sin_w")], [p("kernels")], name=p("Concat"), axis=0),
-        helper.make_node("Unsqueeze", [p("kernels"), p("axis1")], [output], name=p("Unsqueeze_out")),
+        helper.make_node("Concat", [p("cos_w"), p("sin_w")], [output], name=p("Concat"), axis=1),
     ]
     return constants, nodes
 
 
 def _mel_args(tensor: onnx.TensorProto, sample_rate: int | None, atol: float) -> tuple[int, int, int] | None:
-    """(sample_rate, n_fft, n_mels) if `tensor` is that mel filterbank (default f_min/f_max), else None."""
+    """(sample_rate, n_fft, n_mels) if `tensor` is that stacked mel matrix (default f_min/f_max), else None."""
     dims = tuple(tensor.dims)
-    if sample_rate is None or tensor.data_type != onnx.TensorProto.FLOAT or len(dims) != 2 or dims[1] < 5:
+    if sample_rate is None or tensor.data_type != onnx.TensorProto.FLOAT or len(dims) != 2 or dims[0] < 10 or dims[0] % 2:
         return None
-    n_mels, n_fft = dims[0], 2 * (dims[1] - 1)
+    n_fft, n_mels = 2 * (dims[0] // 2 - 1), dims[1]
     if n_mels < 2 or n_mels > 512:
         return None
-    want = mel_filterbank(sample_rate, n_fft, n_mels)
+    want = power_mel_matrix(sample_rate, n_fft, n_mels)
     return (sample_rate, n_fft, n_mels) if np.allclose(numpy_helper.to_array(tensor), want, atol=atol, rtol=0) else None
 
 
 def _mel_subgraph(prefix: str, sample_rate: int, n_fft: int, n_mels: int, output: str) -> tuple[list[onnx.TensorProto], list[onnx.NodeProto]]:
-    """Scalars and nodes computing the (n_mels, F) triangular filters from the band edges in Hz.
+    """Scalars and nodes computing the (2F, n_mels) stacked triangular filters from the band edges in Hz.
 
     Same formula as `mel_filterbank`: bin frequency k * sample_rate / n_fft, rising and falling
-    slopes between consecutive edges, clipped at 0. Only the n_mels + 2 edges are stored.
+    slopes between consecutive edges, clipped at 0; the (F, n_mels) result is stacked twice (once
+    for real², once for imag²). Only the n_mels + 2 edges are stored.
     """
     f_max = sample_rate / 2
     edges = mel_to_hz(np.linspace(hz_to_mel(np.array(20.0)), hz_to_mel(np.array(f_max)), n_mels + 2))
     p = lambda name: f"{prefix}/{name}"  # noqa: E731
     constants = [numpy_helper.from_array(np.array(v, dtype=d), p(n)) for n, v, d in (
-        ("zero", 0, np.int64), ("one", 1, np.int64), ("n_bins", n_fft // 2 + 1, np.int64),
+        ("zero", 0, np.int64), ("one", 1, np.int64), ("n_bins", n_fft // 2 + 1, np.int64), ("axis1", [1], np.int64),
         ("bin_hz", sample_rate / n_fft, np.float32), ("floor", 0.0, np.float32),
-        ("lower", edges[:-2, None], np.float32), ("center", edges[1:-1, None], np.float32), ("upper", edges[2:, None], np.float32))]
+        ("lower", edges[None, :-2], np.float32), ("center", edges[None, 1:-1], np.float32), ("upper", edges[None, 2:], np.float32))]
     nodes = [
         helper.make_node("Range", [p("zero"), p("n_bins"), p("one")], [p("k")], name=p("Range_k")),
-        helper.make_node("Cast", [p("k")], [p("k_f")], name=p("Cast_k"), to=onnx.TensorProto.FLOAT),
+        helper.make_node("Unsqueeze", [p("k"), p("axis1")], [p("k_col")], name=p("Unsqueeze_k")),
+        helper.make_node("Cast", [p("k_col")], [p("k_f")], name=p("Cast_k"), to=onnx.TensorProto.FLOAT),
         helper.make_node("Mul", [p("k_f"), p("bin_hz")], [p("hz")], name=p("Mul_hz")),
         helper.make_node("Sub", [p("hz"), p("lower")], [p("above")], name=p("Sub_above")),
         helper.make_node("Sub", [p("center"), p("lower")], [p("rise")], name=p("Sub_rise")),
@@ -157,6 +156,7 @@ def _mel_subgraph(prefix: str, sample_rate: int, n_fft: int, n_mels: int, output
         helper.make_node("Sub", [p("upper"), p("center")], [p("fall")], name=p("Sub_fall")),
         helper.make_node("Div", [p("below"), p("fall")], [p("falling")], name=p("Div_falling")),
         helper.make_node("Min", [p("rising"), p("falling")], [p("tri")], name=p("Min_tri")),
-        helper.make_node("Max", [p("tri"), p("floor")], [output], name=p("Max_clip")),
+        helper.make_node("Max", [p("tri"), p("floor")], [p("mel")], name=p("Max_clip")),
+        helper.make_node("Concat", [p("mel"), p("mel")], [output], name=p("Concat"), axis=0),
     ]
     return constants, nodes

@@ -1,5 +1,7 @@
 """The in-graph log-mel against an independent numpy rFFT implementation."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -10,16 +12,22 @@ from edgefuse.train.frontend import LOG_FLOOR, LogMel, mel_filterbank
 def reference_log_mel(x: np.ndarray, sample_rate: int, n_fft: int, hop: int, n_mels: int) -> np.ndarray:
     window = np.hanning(n_fft + 1)[:-1]  # periodic Hann
     frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop] * window
+    frames = frames[: len(x) // hop - math.ceil(n_fft / hop) + 1]  # whole hops only, as the graph cuts them
     power = np.abs(np.fft.rfft(frames, axis=1)) ** 2  # (T, F)
-    return np.log(power @ mel_filterbank(sample_rate, n_fft, n_mels).T + LOG_FLOOR).T  # (n_mels, T)
+    return np.log(power @ mel_filterbank(sample_rate, n_fft, n_mels).T + LOG_FLOOR)  # (T, n_mels)
 
 
-@pytest.mark.parametrize("sample_rate,n_fft,hop,n_mels", [(16000, 400, 160, 40), (16000, 512, 256, 64), (8000, 256, 128, 32)])
-def test_log_mel_matches_rfft_reference(sample_rate, n_fft, hop, n_mels):
-    x = np.random.default_rng(0).normal(0, 0.1, sample_rate).astype(np.float32)
+@pytest.mark.parametrize("sample_rate,n_fft,hop,n_mels,samples,frames", [
+    (16000, 256, 320, 40, 16000, 50),  # the default: frames shorter than the hop
+    (16000, 400, 160, 40, 16000, 98),  # overlapping frames, n_fft not a multiple of the hop
+    (16000, 512, 256, 64, 16100, 61),  # a partial hop at the end is dropped
+    (8000, 256, 256, 32, 8000, 31),
+])
+def test_log_mel_matches_rfft_reference(sample_rate, n_fft, hop, n_mels, samples, frames):
+    x = np.random.default_rng(0).normal(0, 0.1, samples).astype(np.float32)
     ours = LogMel(sample_rate, n_fft, hop, n_mels)(torch.from_numpy(x)[None])[0].numpy()
     want = reference_log_mel(x.astype(np.float64), sample_rate, n_fft, hop, n_mels)
-    assert ours.shape == want.shape == (n_mels, 1 + (sample_rate - n_fft) // hop)
+    assert ours.shape == want.shape == (frames, n_mels)
     np.testing.assert_allclose(ours, want, atol=2e-3, rtol=1e-3)
 
 

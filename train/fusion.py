@@ -21,24 +21,30 @@ MASKED = 1e4
 """Additive mask for absent modalities: finite (not -inf) so fully masked rows stay finite in ONNX."""
 
 
+def attention_bias(keep: torch.Tensor) -> torch.Tensor:
+    """(B, T) 1/0 keep flags → (B, 1, 1, T) additive attention mask, computed once for all blocks."""
+    return ((keep - 1.0) * MASKED)[:, None, None, :]
+
+
 class Block(nn.Module):
-    """Pre-norm transformer block; `keep` (B, T) is 1 for tokens to attend to, 0 for masked ones."""
+    """Pre-norm transformer block; `bias` (B, 1, 1, T) from `attention_bias` masks keys.
+
+    Heads are split with one unflatten and one permute of the fused qkv projection, so the
+    exported graph carries few shape computations (they dominate batch-1 time on CPU).
+    """
 
     def __init__(self, dim: int, heads: int, dropout: float):
         super().__init__()
-        self.heads = heads
+        self.heads, self.scale = heads, (dim // heads) ** -0.5
         self.ln1, self.ln2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.qkv, self.proj = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
         self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-        B, T, C = x.shape
-        q, k, v = self.qkv(self.ln1(x)).split(C, dim=2)
-        q, k, v = (t.reshape(B, T, self.heads, C // self.heads).transpose(1, 2) for t in (q, k, v))  # (B, H, T, hd)
-        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(C // self.heads))  # (B, H, T, T)
-        att = (att + (keep[:, None, None, :] - 1.0) * MASKED).softmax(dim=-1)
-        y = (att @ v).transpose(1, 2).reshape(B, T, C)
+    def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        q, k, v = self.qkv(self.ln1(x)).unflatten(-1, (3, self.heads, -1)).permute(2, 0, 3, 1, 4)  # 3 x (B, H, T, hd)
+        att = (q @ k.transpose(-2, -1)) * self.scale + bias  # (B, H, T, T)
+        y = (att.softmax(dim=-1) @ v).transpose(1, 2).flatten(2)  # (B, T, C)
         x = x + self.drop(self.proj(y))
         return x + self.drop(self.mlp(self.ln2(x)))
 
@@ -60,8 +66,9 @@ class AttentionFusion(nn.Module):
         B = tokens.shape[0]
         x = torch.cat([self.cls.expand(B, -1, -1), tokens + self.type_embed], dim=1)  # (B, 1 + M, dim)
         keep = torch.cat([torch.ones_like(present[:, :1]), present], dim=1)
+        bias = attention_bias(keep)
         for block in self.blocks:
-            x = block(x, keep)
+            x = block(x, bias)
         return self.head(self.ln(x[:, 0]))
 
 

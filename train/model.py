@@ -12,9 +12,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edgefuse.runtime.contract import ModelContract
+from edgefuse.runtime.contract import AudioSpec, ModelContract
 from edgefuse.train.frontend import LogMel
-from edgefuse.train.fusion import FUSIONS, Block, make_fusion
+from edgefuse.train.fusion import FUSIONS, Block, attention_bias, make_fusion
 
 
 @dataclass(frozen=True)
@@ -36,10 +36,10 @@ class ModelArgs:
     fusion_layers: int = 1
     heads: int = 4
     dropout: float = 0.1
-    sample_rate: int = 16000
-    n_fft: int = 400
-    hop_length: int = 160
-    n_mels: int = 40
+    sample_rate: int = AudioSpec.sample_rate
+    n_fft: int = AudioSpec.n_fft
+    hop_length: int = AudioSpec.hop_length
+    n_mels: int = AudioSpec.n_mels
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -95,7 +95,7 @@ class AudioEncoder(nn.Module):
         self.cnn = ConvEncoder(1, args.conv_widths, args.dim)
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        return self.cnn(self.norm(self.frontend(audio).unsqueeze(1)))  # (B, 1, n_mels, T) inside
+        return self.cnn(self.norm(self.frontend(audio).unsqueeze(1)))  # (B, 1, T, n_mels) inside
 
 
 class TextEncoder(nn.Module):
@@ -111,8 +111,9 @@ class TextEncoder(nn.Module):
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         keep = mask.to(torch.float32)
         x = self.embed(ids) + self.pos[:, : ids.shape[1]]  # (B, L, dim)
+        bias = attention_bias(keep)
         for block in self.blocks:
-            x = block(x, keep)
+            x = block(x, bias)
         x = self.ln(x) * keep.unsqueeze(-1)
         return x.sum(dim=1) / keep.sum(dim=1, keepdim=True).clamp(min=1.0)
 
