@@ -12,6 +12,7 @@ fold the subgraphs back into initializers.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -33,12 +34,16 @@ def synthesize_frontend_constants(proto: onnx.ModelProto, sample_rate: int | Non
     """
     graph = proto.graph
     replaced: list[str] = []
+    taken = {i.name for i in graph.initializer} | {o for node in graph.node for o in node.output}
+    # Optimizers may keep a scalar of an earlier synthesis alive (merged with an equal constant), so
+    # each subgraph gets a scope no existing tensor name lives in.
+    scopes = (f"{_SCOPE}_{i}" for i in itertools.count() if not any(t.startswith(f"{_SCOPE}_{i}/") for t in taken))
     for init in list(graph.initializer):
         build = _subgraph_for(init, sample_rate, atol)
         if build is not None:
             graph.initializer.remove(init)
             consumer = min(i for i, node in enumerate(graph.node) if init.name in node.input)
-            _insert(graph, consumer, build(f"{_SCOPE}_{len(replaced)}", init.name))
+            _insert(graph, consumer, build(next(scopes), init.name))
             replaced.append(init.name)
     for node in list(graph.node):
         value = next((a.t for a in node.attribute if a.name == "value"), None) if node.op_type == "Constant" else None
@@ -46,7 +51,7 @@ def synthesize_frontend_constants(proto: onnx.ModelProto, sample_rate: int | Non
         if build is not None:
             position = list(graph.node).index(node)
             graph.node.remove(node)
-            _insert(graph, position, build(f"{_SCOPE}_{len(replaced)}", node.output[0]))
+            _insert(graph, position, build(next(scopes), node.output[0]))
             replaced.append(node.output[0])
     return replaced
 

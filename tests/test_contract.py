@@ -87,3 +87,7 @@ def test_invalid_values_are_refused():
         make_contract(labels=("only",))
     with pytest.raises(ContractError, match="unique"):
         make_contract(labels=("a", "a"))
+    with pytest.raises(ContractError, match="must be >= 320 to hold one frontend frame"):
+        AudioSpec(window_samples=300)  # one 256-sample frame, but the frontend cuts whole 320-sample hops
+    with pytest.raises(ContractError, match="must be positive"):
+        AudioSpec(hop_length=0)

@@ -66,6 +66,15 @@ def test_mel_filterbank_is_computed_in_graph_and_matches(sample_rate, n_fft, n_m
     assert np.max(np.abs(got - want)) <= 1e-5
 
 
+def test_synthesis_avoids_names_left_by_an_earlier_one():
+    """quant_pre_process can keep a scalar of the parent's synthesized subgraph (merged with an equal constant)."""
+    proto = _identity_of(dft_matrix(256), as_initializer=True)
+    leftover = numpy_helper.from_array(np.array(1, np.int64), "/model/audio/frontend/constant_0/one")
+    proto.graph.initializer.append(leftover)
+    assert synthesize_frontend_constants(proto) == ["kernel"]
+    onnx.checker.check_model(proto, full_check=True)  # initializer names stay unique
+
+
 def test_other_constants_are_left_alone():
     rng = np.random.default_rng(0)
     proto = _identity_of(rng.standard_normal((256, 258)).astype(np.float32), as_initializer=True)
