@@ -21,6 +21,7 @@ from conftest import skip_or_fail
 from edgefuse.export.compact import compact_names
 from edgefuse.export.frontend_graph import synthesize_frontend_constants
 from edgefuse.export.quantize import QuantizeConfig, QuantizeError, quantize
+from edgefuse.export.quantize.auto import layer_of
 from edgefuse.runtime import Predictor, load_contract, read_dataset
 from edgefuse.train.frontend import dft_matrix, power_mel_matrix
 
@@ -117,8 +118,9 @@ def test_static_int8_file_records_what_it_did(static_int8, exported, demo_data):
     contract = load_contract(static_int8.path)
     q = contract.quantization
     assert q["mode"] == "static" and q["calibration"]["split"] == "train" and q["calibration"]["rows"] > 0
-    frontend = [n for n, why in q["float_nodes"].items() if "audio/frontend" in n]
-    assert frontend and all("kept float" in q["float_nodes"][n] for n in frontend)
+    reason_of = {n: why for why, nodes in q["float_nodes_by_reason"].items() for n in nodes}
+    frontend = [n for n in reason_of if "audio/frontend" in n]
+    assert frontend and all("kept float" in reason_of[n] for n in frontend)
     assert {"accuracy", "drop", "top1_agreement"} <= set(q["validation_vs_parent"])
     # the frontend really is float: no Q/DQ node feeds or follows a frontend node
     assert not [n for n in proto.graph.node if "audio/frontend" in n.name and n.op_type in ("QuantizeLinear", "DequantizeLinear")]
@@ -224,3 +226,14 @@ def test_quantized_models_run_on_onnxruntime_1_18(which, request):
     assert out.returncode == 0, out.stderr
     version = subprocess.run([str(python), "-c", "import onnxruntime; print(onnxruntime.__version__)"], capture_output=True, text=True)
     assert version.stdout.startswith("1.18")
+
+
+@pytest.mark.parametrize("node,layer", [
+    ("/model/audio/cnn/convs/convs.1/convs.1.0/Conv", "audio/cnn/convs/convs.1"),
+    ("/model/audio/cnn/convs/convs.1/convs.1.2/Relu_output_0_nchwc", "audio/cnn/convs/convs.1"),  # onnxruntime's fused Conv+Relu
+    ("/model/audio/cnn/convs/convs.1/convs.1.2/Relu_output_0_QuantizeLinear_kernel_time", "audio/cnn/convs/convs.1"),
+    ("/model/text/blocks.0/qkv/MatMul", "text/blocks.0/qkv"),
+    ("Transpose_token_3", ""),
+])
+def test_profiled_nodes_map_to_the_layer_they_belong_to(node, layer):
+    assert layer_of(node) == layer

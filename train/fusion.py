@@ -29,22 +29,25 @@ def attention_bias(keep: torch.Tensor) -> torch.Tensor:
 class Block(nn.Module):
     """Pre-norm transformer block; `bias` (B, 1, 1, T) from `attention_bias` masks keys.
 
-    Heads are split with one unflatten and one permute of the fused qkv projection, so the
-    exported graph carries few shape computations (they dominate batch-1 time on CPU).
+    Heads are channel masks instead of reshapes: head h attends with q and v restricted to its
+    channels, which is multi-head attention exactly, written without Reshape/Transpose and the
+    shape arithmetic they export to — at batch 1 on a CPU those nodes cost more than the
+    4x larger (B, H, T, T) products over tokens that stay few.
     """
 
     def __init__(self, dim: int, heads: int, dropout: float):
         super().__init__()
-        self.heads, self.scale = heads, (dim // heads) ** -0.5
+        self.scale = (dim // heads) ** -0.5
+        self.register_buffer("head_mask", torch.eye(heads).repeat_interleave(dim // heads, dim=1)[:, None, :], persistent=False)  # (H, 1, C)
         self.ln1, self.ln2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.qkv, self.proj = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
         self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        q, k, v = self.qkv(self.ln1(x)).unflatten(-1, (3, self.heads, -1)).permute(2, 0, 3, 1, 4)  # 3 x (B, H, T, hd)
-        att = (q @ k.transpose(-2, -1)) * self.scale + bias  # (B, H, T, T)
-        y = (att.softmax(dim=-1) @ v).transpose(1, 2).flatten(2)  # (B, T, C)
+        q, k, v = self.qkv(self.ln1(x)).chunk(3, dim=-1)  # (B, T, C) each
+        att = ((q.unsqueeze(1) * self.head_mask) @ k.unsqueeze(1).transpose(-2, -1)) * self.scale + bias  # (B, H, T, T)
+        y = ((att.softmax(dim=-1) @ v.unsqueeze(1)) * self.head_mask).sum(dim=1)  # (B, T, C)
         x = x + self.drop(self.proj(y))
         return x + self.drop(self.mlp(self.ln2(x)))
 

@@ -69,7 +69,9 @@ class ConvEncoder(nn.Module):
         self.proj = nn.Linear(c, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(self.convs(x).mean(dim=(2, 3)))
+        # GlobalAveragePool rather than ReduceMean: onnxruntime's int8 convolutions run channels-last,
+        # and a pool it can run channels-last too spares a layout Transpose at the end of the stack.
+        return self.proj(F.adaptive_avg_pool2d(self.convs(x), 1).flatten(1))
 
 
 class ImageEncoder(nn.Module):

@@ -2,19 +2,24 @@
 
 Candidates: every quantizable scope alone (image CNN, audio CNN, text blocks, fusion, ...), all
 scopes with Conv/MatMul/Gemm only, all scopes with every op type, and the union of the scopes
-that were faster alone. Each is timed interleaved with the float parent at batch 1 and 32.
+that were faster alone. Then, per layer: one onnxruntime profile of the fastest candidate and
+one of the float parent show which layers' int8 kernels (with their Q/DQ) take longer than
+their float kernels — on AVX2 without VNNI, e.g., a convolution over one or three input
+channels — and a last candidate keeps those layers float. Each is timed interleaved with the float parent at
+batch 1 and 32.
 `prefer speed` takes the fastest plan not slower than float at either batch that holds the
 accuracy budget (re-timed after the accuracy repair); `prefer size` the smallest that holds it.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Callable
 
 from edgefuse.export.quantize import plans
 from edgefuse.export.quantize.config import Prefer, QuantizeError
-from edgefuse.export.quantize.latency import median_latency_ms, ratios
+from edgefuse.export.quantize.latency import batch_of, median_latency_ms, ratios
 
 BATCHES = (1, 32)
 
@@ -31,6 +36,12 @@ def choose_plan(job, base: plans.Plan, repair: Callable) -> tuple[plans.Plan, Pa
         candidates.append(union)
         built[union.name] = job.build(union, f"auto{len(candidates)}")
         table.update(_time(job, {union.name: built[union.name]}))
+    fastest = min(candidates, key=lambda p: _mean_ratio(table[p.name]))
+    per_layer = _per_layer_plan(job, fastest, built[fastest.name])
+    if per_layer is not None:
+        candidates.append(per_layer)
+        built[per_layer.name] = job.build(per_layer, f"auto{len(candidates)}")
+        table.update(_time(job, {per_layer.name: built[per_layer.name]}))
     for p in candidates:
         table[p.name]["bytes"] = built[p.name].stat().st_size
     order = _ranked(candidates, table, job.config.prefer)
@@ -64,6 +75,68 @@ def _candidates(job, base: plans.Plan) -> list[plans.Plan]:
     return every + [plans.Plan(scope, (scope,), plans.COMPUTE_OPS, base.float_nodes) for scope in scopes if _has_compute(proto, scope)]
 
 
+def layer_of(node_name: str) -> str:
+    """The model layer a node belongs to, from its exporter scope: up to four levels below /model.
+
+    `/model/audio/cnn/convs/convs.1/convs.1.0/Conv` (float, or its QLinearConv) and the fused
+    `/model/audio/cnn/convs/convs.1/convs.1.2/Relu_output_0_nchwc` → `audio/cnn/convs/convs.1`;
+    a Q/DQ node is named after the tensor it quantizes, so it counts to the layer producing it.
+    Names outside /model (nodes onnxruntime adds) → "".
+    """
+    parts = [p for p in node_name.removesuffix("_kernel_time").split("/") if p]
+    return "/".join(parts[1:-1][:4]) if parts[:1] == ["model"] else ""
+
+
+PROFILE_RUNS = {1: 100, 32: 20}
+LAYER_LOSS = 0.01
+"""A layer stays float when its int8 kernels (Q/DQ included) take longer than its float kernels by
+more than this share of the float model's kernel time, averaged over batch 1 and 32. A share of
+the whole, not a per-layer ratio: tiny layers' ratios are noise, and keeping a large layer float
+for a small gain would give up most of the size."""
+
+
+def _per_layer_plan(job, plan: plans.Plan, model: Path) -> plans.Plan | None:
+    """`plan` with the layers kept float whose int8 kernels cost the model more than `LAYER_LOSS`
+    of its time, from one onnxruntime profile of each model per batch size; None if none does."""
+    from edgefuse.runtime.bench.ort_profile import profile_runs
+
+    loss: dict[str, float] = {}
+    detail: dict[str, list[str]] = {}
+    for batch, runs in PROFILE_RUNS.items():
+        feeds = batch_of(job.reference.feeds, batch)
+        float_ms, int8_ms = (_layer_ms(profile_runs(path, feeds, os.cpu_count() or 1, runs)) for path in (job.parent, model))
+        total = sum(float_ms.values())
+        for layer, ms in float_ms.items():
+            quantized = int8_ms.get(layer, ms)
+            loss[layer] = loss.get(layer, 0.0) + (quantized - ms) / total / len(PROFILE_RUNS)
+            detail.setdefault(layer, []).append(f"batch {batch}: {ms:.3f} ms float, {quantized:.3f} ms int8")
+    slow = {layer for layer, share in loss.items() if share > LAYER_LOSS}
+    proto = job.prepared.proto()
+    kept = {n.name: f"int8 slower in this layer on this machine ({'; '.join(detail[layer_of(n.name)])}; onnxruntime profile)"
+            for n in proto.graph.node
+            if n.op_type in plan.op_types and n.name not in plan.float_nodes and layer_of(n.name) in slow}
+    if not kept:
+        return None
+    return plans.Plan(f"{plan.name}, float where int8 is slower", plan.components, plan.op_types, {**plan.float_nodes, **kept})
+
+
+def _layer_ms(events: list[dict]) -> dict[str, float]:
+    """Layer → ms per run: each node's fastest profiled run, summed (other processes only add time)."""
+    fastest: dict[str, float] = {}
+    for e in events:
+        fastest[e["name"]] = min(fastest.get(e["name"], float("inf")), e["dur"] / 1000.0)
+    out: dict[str, float] = {}
+    for name, ms in fastest.items():
+        layer = layer_of(name)
+        if layer:
+            out[layer] = out.get(layer, 0.0) + ms
+    return out
+
+
+def _mean_ratio(row: dict) -> float:
+    return (row["ratio"]["1"] + row["ratio"]["32"]) / 2
+
+
 def _has_compute(proto, scope: str) -> bool:
     components = plans.node_components(proto)
     return any(n.op_type in plans.COMPUTE_OPS and components[n.name].startswith(scope) for n in proto.graph.node)
@@ -91,5 +164,5 @@ def _ranked(candidates: list[plans.Plan], table: dict, prefer: Prefer) -> list[p
     if prefer is Prefer.SIZE:
         return sorted(candidates, key=lambda p: table[p.name]["bytes"])
     eligible = [p for p in candidates if _not_slower(table[p.name], strict=False)]
-    speed = {p.name: (table[p.name]["ratio"]["32"] + table[p.name]["ratio"]["1"]) / 2 for p in eligible}
+    speed = {p.name: _mean_ratio(table[p.name]) for p in eligible}
     return sorted(eligible, key=lambda p: (round(speed[p.name] / SAME_SPEED), table[p.name]["bytes"]))

@@ -53,7 +53,11 @@ def finish(job, plan, built: Path, repair: list[dict], decision: dict, out: Path
 
 def _for_contract(summary: dict) -> dict:
     """What the model file itself records: the report without the per-candidate and per-subset tables."""
-    out = {k: v for k, v in summary.items() if k not in ("decision", "test_vs_parent", "settings")}
+    out = {k: v for k, v in summary.items() if k not in ("decision", "test_vs_parent", "settings", "float_nodes")}
+    by_reason: dict[str, list[str]] = {}
+    for node, why in summary["float_nodes"].items():  # grouped: each reason once, the file stays small
+        by_reason.setdefault(why, []).append(node)
+    out["float_nodes_by_reason"] = by_reason
     out["settings"] = {k: summary["settings"][k] for k in ("calibration", "per_channel", "reduce_range", "activations_unsigned", "max_drop", "prefer")}
     out["decision"] = {k: v for k, v in summary["decision"].items() if k != "candidates"}
     t = summary.get("test_vs_parent")

@@ -17,6 +17,7 @@ import numpy as np
 
 from edgefuse.runtime._deps import require
 from edgefuse.runtime.capture.errors import CaptureError
+from edgefuse.runtime.capture.source import Source
 from edgefuse.runtime.contract import ImageSpec
 from edgefuse.runtime.preprocess.image import image_to_tensor
 
@@ -82,7 +83,7 @@ def classify_source(source: CameraSource) -> tuple[str, int | str]:
     return "file", text
 
 
-class Camera:
+class Camera(Source):
     """Newest-frame reader over OpenCV. Use as a context manager or call `start()`/`stop()`.
 
     `realtime` paces a video file at its frame rate (default: True for files; live sources are
@@ -126,12 +127,6 @@ class Camera:
         self._ended = threading.Event()
         self._thread: threading.Thread | None = None
         self._capture = None
-
-    def __enter__(self) -> Camera:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     @property
     def ended(self) -> bool:

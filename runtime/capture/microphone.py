@@ -13,6 +13,7 @@ import numpy as np
 
 from edgefuse.runtime._deps import require
 from edgefuse.runtime.capture.errors import CaptureError
+from edgefuse.runtime.capture.source import Source
 from edgefuse.runtime.errors import InputError
 
 FALLBACK_RATES = (48000, 44100, 32000, 22050, 16000, 96000, 8000)
@@ -74,7 +75,7 @@ def choose_input_settings(device: int, target_rate: int) -> tuple[int, int]:
     )
 
 
-class Microphone:
+class Microphone(Source):
     """Captures mono float32 audio at `sample_rate` Hz into a ring buffer of `buffer_seconds`.
 
     `device`: PortAudio index, a (sub)string of its name, or None / "default". `capture_rate` and
@@ -102,12 +103,6 @@ class Microphone:
         self._stream = None
         self._resampler = None
         self._sd = import_sounddevice()
-
-    def __enter__(self) -> Microphone:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     def start(self) -> Microphone:
         """Open and start the input stream; raise CaptureError when the device cannot be opened."""

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import TextIO
 
 from edgefuse.runtime.capture.errors import CaptureError
+from edgefuse.runtime.capture.source import Source
 
 
-class TextInput:
+class TextInput(Source):
     """The newest text from one source. Build it with `fixed`, `stdin`, `follow` or `from_arg`."""
 
     def __init__(self, kind: str, *, text: str | None = None, stream: TextIO | None = None,
@@ -63,12 +64,6 @@ class TextInput:
         if self.kind == "file":
             return f"following file {self.path}"
         return "reading standard input" if self.kind == "stream" else f"fixed text {self._text!r}"
-
-    def __enter__(self) -> TextInput:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     @property
     def ended(self) -> bool:
