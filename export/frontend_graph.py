@@ -1,10 +1,10 @@
 """Keeping the audio frontend's constants out of the file: rebuild them in the graph from scalars.
 
-The log-mel frontend's windowed-DFT matrix, (n_fft, 2 * (n_fft // 2 + 1)) float32, is 264 KB at
-n_fft 256: a quarter of an int8 file, since the frontend stays float. It is a pure function of
+The log-mel frontend's windowed real-DFT matrix, (n_fft, n_fft) float32, is 256 KB at n_fft 256:
+a quarter of an int8 file, since the frontend stays float. It is a pure function of
 n_fft, so the graph computes it from a handful of scalars with Range/Mod/Cos/Sin nodes;
 onnxruntime constant-folds that subgraph once when the session is created, so run time is
-unchanged. The stacked mel matrix (2F, n_mels) is rebuilt the same way from its n_mels + 2 band
+unchanged. The mel matrix (n_fft, n_mels) is rebuilt the same way from its n_mels + 2 band
 edges. Every writer in `edgefuse.export` (export, quantize, optimize) calls
 `synthesize_frontend_constants` last, because quantizer pre-processing and offline optimization
 fold the subgraphs back into initializers.
@@ -76,16 +76,17 @@ def _insert(graph: onnx.GraphProto, position: int, built: tuple[list[onnx.Tensor
 
 
 def _dft_size(init: onnx.TensorProto, atol: float) -> int | None:
-    """n_fft if `init` holds the windowed-DFT matrix of that size, else None (cheap shape test first)."""
+    """n_fft if `init` holds the windowed real-DFT matrix of that size, else None (cheap shape test first)."""
     dims = tuple(init.dims)
-    if init.data_type != onnx.TensorProto.FLOAT or len(dims) != 2 or dims[0] < 8 or dims[1] != 2 * (dims[0] // 2 + 1):
+    if init.data_type != onnx.TensorProto.FLOAT or len(dims) != 2 or dims[0] != dims[1] or dims[0] < 8:
         return None
     n_fft = dims[0]
     return n_fft if np.allclose(numpy_helper.to_array(init), dft_matrix(n_fft), atol=atol, rtol=0) else None
 
 
 def _dft_subgraph(prefix: str, n_fft: int, output: str) -> tuple[list[onnx.TensorProto], list[onnx.NodeProto]]:
-    """Scalars and nodes computing the (n_fft, 2F) Hann-windowed [cos | -sin] matrix, F = n_fft // 2 + 1.
+    """Scalars and nodes computing `dft_matrix(n_fft)`: Hann-windowed cos of bins 0..n_fft//2 and
+    -sin of bins 1..(n_fft-1)//2, as (n_fft, n_fft).
 
     The phase index n * k is reduced modulo n_fft in int64 before the float conversion, so the
     float32 angle stays in [0, 2π) and matches the float64 reference to ~1e-7.
@@ -96,6 +97,7 @@ def _dft_subgraph(prefix: str, n_fft: int, output: str) -> tuple[list[onnx.Tenso
     constants = [
         const("zero", 0, np.int64), const("one", 1, np.int64), const("n_fft", n_fft, np.int64),
         const("n_bins", n_fft // 2 + 1, np.int64), const("axis0", [0], np.int64), const("axis1", [1], np.int64),
+        const("sin_start", [1], np.int64), const("sin_end", [(n_fft - 1) // 2 + 1], np.int64),
         const("step", 2 * math.pi / n_fft, np.float32), const("half", 0.5, np.float32),
     ]
     p = lambda name: f"{prefix}/{name}"  # noqa: E731
@@ -114,21 +116,21 @@ def _dft_subgraph(prefix: str, n_fft: int, output: str) -> tuple[list[onnx.Tenso
         helper.make_node("Mul", [p("window_cos"), p("half")], [p("window_half")], name=p("Mul_window_half")),
         helper.make_node("Sub", [p("half"), p("window_half")], [p("window")], name=p("Sub_window")),
         helper.make_node("Cos", [p("angle")], [p("cos")], name=p("Cos_angle")),
-        helper.make_node("Sin", [p("angle")], [p("sin")], name=p("Sin_angle")),
+        helper.make_node("Sin", [p("angle")], [p("sin_all")], name=p("Sin_angle")),
+        helper.make_node("Slice", [p("sin_all"), p("sin_start"), p("sin_end"), p("axis1")], [p("sin")], name=p("Slice_sin")),
         helper.make_node("Neg", [p("sin")], [p("neg_sin")], name=p("Neg_sin")),
-        helper.make_node("Mul", [p("cos"), p("window")], [p("cos_w")], name=p("Mul_cos_window")),
-        helper.make_node("Mul", [p("neg_sin"), p("window")], [p("sin_w")], name=p("Mul_sin_window")),
-        helper.make_node("Concat", [p("cos_w"), p("sin_w")], [output], name=p("Concat"), axis=1),
+        helper.make_node("Concat", [p("cos"), p("neg_sin")], [p("basis")], name=p("Concat"), axis=1),
+        helper.make_node("Mul", [p("basis"), p("window")], [output], name=p("Mul_window")),
     ]
     return constants, nodes
 
 
 def _mel_args(tensor: onnx.TensorProto, sample_rate: int | None, atol: float) -> tuple[int, int, int] | None:
-    """(sample_rate, n_fft, n_mels) if `tensor` is that stacked mel matrix (default f_min/f_max), else None."""
+    """(sample_rate, n_fft, n_mels) if `tensor` is that `power_mel_matrix` (default f_min/f_max), else None."""
     dims = tuple(tensor.dims)
-    if sample_rate is None or tensor.data_type != onnx.TensorProto.FLOAT or len(dims) != 2 or dims[0] < 10 or dims[0] % 2:
+    if sample_rate is None or tensor.data_type != onnx.TensorProto.FLOAT or len(dims) != 2 or dims[0] < 8:
         return None
-    n_fft, n_mels = 2 * (dims[0] // 2 - 1), dims[1]
+    n_fft, n_mels = dims
     if n_mels < 2 or n_mels > 512:
         return None
     want = power_mel_matrix(sample_rate, n_fft, n_mels)
@@ -136,17 +138,18 @@ def _mel_args(tensor: onnx.TensorProto, sample_rate: int | None, atol: float) ->
 
 
 def _mel_subgraph(prefix: str, sample_rate: int, n_fft: int, n_mels: int, output: str) -> tuple[list[onnx.TensorProto], list[onnx.NodeProto]]:
-    """Scalars and nodes computing the (2F, n_mels) stacked triangular filters from the band edges in Hz.
+    """Scalars and nodes computing `power_mel_matrix`, (n_fft, n_mels), from the band edges in Hz.
 
     Same formula as `mel_filterbank`: bin frequency k * sample_rate / n_fft, rising and falling
-    slopes between consecutive edges, clipped at 0; the (F, n_mels) result is stacked twice (once
-    for real², once for imag²). Only the n_mels + 2 edges are stored.
+    slopes between consecutive edges, clipped at 0. The (F, n_mels) filters serve the real parts;
+    their rows 1..(n_fft-1)//2 follow for the imaginary parts. Only the n_mels + 2 edges are stored.
     """
     f_max = sample_rate / 2
     edges = mel_to_hz(np.linspace(hz_to_mel(np.array(20.0)), hz_to_mel(np.array(f_max)), n_mels + 2))
     p = lambda name: f"{prefix}/{name}"  # noqa: E731
     constants = [numpy_helper.from_array(np.array(v, dtype=d), p(n)) for n, v, d in (
-        ("zero", 0, np.int64), ("one", 1, np.int64), ("n_bins", n_fft // 2 + 1, np.int64), ("axis1", [1], np.int64),
+        ("zero", 0, np.int64), ("one", 1, np.int64), ("n_bins", n_fft // 2 + 1, np.int64), ("axis0", [0], np.int64),
+        ("axis1", [1], np.int64), ("sin_start", [1], np.int64), ("sin_end", [(n_fft - 1) // 2 + 1], np.int64),
         ("bin_hz", sample_rate / n_fft, np.float32), ("floor", 0.0, np.float32),
         ("lower", edges[None, :-2], np.float32), ("center", edges[None, 1:-1], np.float32), ("upper", edges[None, 2:], np.float32))]
     nodes = [
@@ -162,6 +165,7 @@ def _mel_subgraph(prefix: str, sample_rate: int, n_fft: int, n_mels: int, output
         helper.make_node("Div", [p("below"), p("fall")], [p("falling")], name=p("Div_falling")),
         helper.make_node("Min", [p("rising"), p("falling")], [p("tri")], name=p("Min_tri")),
         helper.make_node("Max", [p("tri"), p("floor")], [p("mel")], name=p("Max_clip")),
-        helper.make_node("Concat", [p("mel"), p("mel")], [output], name=p("Concat"), axis=0),
+        helper.make_node("Slice", [p("mel"), p("sin_start"), p("sin_end"), p("axis0")], [p("mel_imag")], name=p("Slice_imag")),
+        helper.make_node("Concat", [p("mel"), p("mel_imag")], [output], name=p("Concat"), axis=0),
     ]
     return constants, nodes

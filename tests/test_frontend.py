@@ -22,6 +22,7 @@ def reference_log_mel(x: np.ndarray, sample_rate: int, n_fft: int, hop: int, n_m
     (16000, 400, 160, 40, 16000, 98),  # overlapping frames, n_fft not a multiple of the hop
     (16000, 512, 256, 64, 16100, 61),  # a partial hop at the end is dropped
     (8000, 256, 256, 32, 8000, 31),
+    (8000, 255, 128, 32, 8000, 61),  # odd frame length: no Nyquist bin
 ])
 def test_log_mel_matches_rfft_reference(sample_rate, n_fft, hop, n_mels, samples, frames):
     x = np.random.default_rng(0).normal(0, 0.1, samples).astype(np.float32)
