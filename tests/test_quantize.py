@@ -237,3 +237,17 @@ def test_quantized_models_run_on_onnxruntime_1_18(which, request):
 ])
 def test_profiled_nodes_map_to_the_layer_they_belong_to(node, layer):
     assert layer_of(node) == layer
+
+
+def test_auto_takes_the_smallest_of_the_plans_as_fast_as_the_fastest():
+    from edgefuse.export.quantize.auto import _ranked
+    from edgefuse.export.quantize.config import Prefer
+    from edgefuse.export.quantize.plans import Plan
+
+    def row(b1, b32, size):
+        return {"ratio": {"1": b1, "32": b32}, "bytes": size}
+
+    table = {"small": row(0.82, 0.78, 1_100_000), "fast": row(0.80, 0.78, 2_400_000),
+             "slower": row(0.92, 0.88, 900_000), "worse than float": row(1.05, 0.70, 800_000)}
+    order = _ranked([Plan(name) for name in table], table, Prefer.SPEED)
+    assert [p.name for p in order] == ["small", "fast", "slower"]  # within 3% of the fastest: size decides

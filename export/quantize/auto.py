@@ -2,8 +2,8 @@
 
 Candidates: every quantizable scope alone (image CNN, audio CNN, text blocks, fusion, ...), all
 scopes with Conv/MatMul/Gemm only, all scopes with every op type, and the union of the scopes
-that were faster alone. Then, per layer: one onnxruntime profile of the fastest candidate and
-one of the float parent show which layers' int8 kernels (with their Q/DQ) take longer than
+that were faster alone. Then, per layer: one onnxruntime profile of the widest candidate (every
+scope, every op type) and one of the float parent show which layers' int8 kernels (with their Q/DQ) take longer than
 their float kernels — on AVX2 without VNNI, e.g., a convolution over one or three input
 channels — and a last candidate keeps those layers float. Each is timed interleaved with the float parent at
 batch 1 and 32.
@@ -36,8 +36,8 @@ def choose_plan(job, base: plans.Plan, repair: Callable) -> tuple[plans.Plan, Pa
         candidates.append(union)
         built[union.name] = job.build(union, f"auto{len(candidates)}")
         table.update(_time(job, {union.name: built[union.name]}))
-    fastest = min(candidates, key=lambda p: _mean_ratio(table[p.name]))
-    per_layer = _per_layer_plan(job, fastest, built[fastest.name])
+    widest = next(p for p in candidates if p.components is None and p.op_types == plans.WIDE_OPS)  # pruned layer by layer
+    per_layer = _per_layer_plan(job, widest, built[widest.name])
     if per_layer is not None:
         candidates.append(per_layer)
         built[per_layer.name] = job.build(per_layer, f"auto{len(candidates)}")
@@ -157,12 +157,17 @@ def _not_slower(row: dict, strict: bool) -> bool:
 
 
 SAME_SPEED = 0.03
-"""Mean latency ratios closer than this are within timing noise; the smaller plan wins among them."""
+"""Plans whose mean latency ratio is within this of the fastest are as fast, within timing noise;
+the smallest of them wins."""
 
 
 def _ranked(candidates: list[plans.Plan], table: dict, prefer: Prefer) -> list[plans.Plan]:
     if prefer is Prefer.SIZE:
         return sorted(candidates, key=lambda p: table[p.name]["bytes"])
     eligible = [p for p in candidates if _not_slower(table[p.name], strict=False)]
+    if not eligible:
+        return []
     speed = {p.name: _mean_ratio(table[p.name]) for p in eligible}
-    return sorted(eligible, key=lambda p: (round(speed[p.name] / SAME_SPEED), table[p.name]["bytes"]))
+    best = min(speed.values())
+    tied = sorted((p for p in eligible if speed[p.name] <= best + SAME_SPEED), key=lambda p: table[p.name]["bytes"])
+    return tied + sorted((p for p in eligible if p not in tied), key=lambda p: speed[p.name])
