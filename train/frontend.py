@@ -1,9 +1,9 @@
 """The audio frontend that lives inside the graph: waveform → log-mel, as two GEMMs.
 
-No STFT op: onnxruntime's measured 3–4x slower than a GEMM here and OpenVINO cannot convert it.
+No STFT op: onnxruntime's measured 3–5x slower than a GEMM here and OpenVINO cannot convert it.
 The waveform is cut into frames with Reshape/Slice/Concat, one MatMul applies the windowed real
 DFT, and one more MatMul both sums real² + imag² and pools into mel bands — at batch 32 that is
-1.4x faster than the same DFT as a strided Conv1d (benchmarks/results/frontend_formulation.md).
+1.7x faster than the same DFT as a strided Conv1d (benchmarks/results/frontend_formulation.md).
 Constants are rebuilt from the contract's numbers, so checkpoints hold none of them.
 """
 
