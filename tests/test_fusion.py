@@ -103,3 +103,23 @@ def test_every_fusion_exports_through_the_parity_gate(fusion, demo_data, tmp_pat
     assert max(result.parity.values()) <= 1e-4
     predictor = Predictor.from_file(result.path)
     assert predictor.predict(text="seven").label in contract.labels
+
+
+def test_block_is_standard_multi_head_attention():
+    """Channel-mask heads (no reshapes in the graph) equal the usual split-into-heads attention."""
+    import math
+
+    from edgefuse.train.fusion import Block, attention_bias
+
+    torch.manual_seed(0)
+    block = Block(64, 4, dropout=0.0).eval()
+    x = torch.randn(3, 7, 64)
+    keep = torch.ones(3, 7)
+    keep[1, 5:] = 0  # padding keys in one row
+    bias = attention_bias(keep)
+    q, k, v = block.qkv(block.ln1(x)).split(64, dim=2)
+    q, k, v = (t.reshape(3, 7, 4, 16).transpose(1, 2) for t in (q, k, v))
+    heads = ((q @ k.transpose(-2, -1)) / math.sqrt(16) + bias).softmax(dim=-1) @ v
+    want = x + block.proj(heads.transpose(1, 2).reshape(3, 7, 64))
+    want = want + block.mlp(block.ln2(want))
+    torch.testing.assert_close(block(x, bias), want, atol=1e-5, rtol=1e-5)
