@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import TypeVar
 
 S = TypeVar("S", bound="Source")
 
 
-class Source:
-    """Subclasses implement `start()` (returning self; a second call is a no-op) and `stop()` (safe twice)."""
+class Source(ABC):
+    """A camera, microphone or text source; `with source:` starts it and always stops it."""
 
+    @abstractmethod
     def start(self: S) -> S:
-        raise NotImplementedError
+        """Open the source and start reading; a second call is a no-op."""
 
+    @abstractmethod
     def stop(self) -> None:
-        raise NotImplementedError
+        """Stop reading and release the source; safe to call twice."""
 
     def __enter__(self: S) -> S:
         return self.start()
