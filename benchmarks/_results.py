@@ -5,11 +5,13 @@ Every figure in the files is measured by the script that writes them; nothing is
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 from pathlib import Path
 
 from edgefuse.runtime import _atomic
-from edgefuse.runtime.bench import markdown
+from edgefuse.runtime.bench import BenchOptions, markdown
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -34,3 +36,18 @@ def write_result(name: str, headline: dict, summary_lines: list[str], document: 
         lines += ["", "## Full report", "", markdown(document)]
     _atomic.write_text(RESULTS / f"{name}.md", "\n".join(lines) + "\n")
     return RESULTS / f"{name}.md"
+
+
+def add_bench_arguments(parser: argparse.ArgumentParser, name: str) -> None:
+    """The `edgefuse bench` settings every comparison script takes, and the result file name."""
+    parser.add_argument("--data", default="data/digits3", help="data set for inputs and accuracy ('' for synthetic inputs)")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--batches", default="1,32")
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--name", default=name, help="result file name under benchmarks/results/")
+
+
+def bench_options(args: argparse.Namespace) -> BenchOptions:
+    return BenchOptions(batches=tuple(int(b) for b in args.batches.split(",")), threads=args.threads, runs=args.runs,
+                        data=args.data or None, split=args.split)

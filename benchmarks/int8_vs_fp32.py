@@ -10,13 +10,12 @@ benchmarks/results/int8_vs_fp32.json and .md.
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import sys
 
-from _results import write_result
+from _results import add_bench_arguments, bench_options, write_result
 
-from edgefuse.runtime.bench import BenchOptions, benchmark
+from edgefuse.runtime.bench import benchmark
 
 
 def headline(document: dict) -> dict:
@@ -52,17 +51,11 @@ def summary(h: dict) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="+", help="FP32 reference first, then the quantized variants")
-    parser.add_argument("--data", default="data/digits3", help="data set for inputs and accuracy ('' for synthetic inputs)")
-    parser.add_argument("--split", default="test")
-    parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument("--batches", default="1,32")
-    parser.add_argument("--runs", type=int, default=200)
-    parser.add_argument("--name", default="int8_vs_fp32", help="result file name under benchmarks/results/")
+    add_bench_arguments(parser, "int8_vs_fp32")
     args = parser.parse_args()
     if len(args.models) < 2:
         parser.error("pass the FP32 model and at least one quantized model (make them with `edgefuse quantize`)")
-    options = BenchOptions(batches=tuple(int(b) for b in args.batches.split(",")), threads=args.threads, runs=args.runs,
-                           data=args.data or None, split=args.split)
+    options = bench_options(args)
     document = benchmark(args.models, options=options)
     h = headline(document)
     print(write_result(args.name, h, summary(h), document, shlex.join(["python", *sys.argv])).read_text())

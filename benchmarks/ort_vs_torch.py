@@ -11,13 +11,12 @@ Writes benchmarks/results/ort_vs_torch.json and .md.
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import sys
 
-from _results import write_result
+from _results import add_bench_arguments, bench_options, write_result
 
-from edgefuse.runtime.bench import BenchOptions, benchmark
+from edgefuse.runtime.bench import benchmark
 
 SPEEDUP_TARGET, LIMIT_TARGET = 5.0, 0.25
 
@@ -99,15 +98,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="models/demo.onnx")
     parser.add_argument("--run", default="runs/demo")
-    parser.add_argument("--data", default="data/digits3", help="data set for inputs and accuracy ('' for synthetic inputs)")
-    parser.add_argument("--split", default="test")
-    parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument("--batches", default="1,32")
-    parser.add_argument("--runs", type=int, default=200)
-    parser.add_argument("--name", default="ort_vs_torch", help="result file name under benchmarks/results/")
+    add_bench_arguments(parser, "ort_vs_torch")
     args = parser.parse_args()
-    options = BenchOptions(batches=tuple(int(b) for b in args.batches.split(",")), threads=args.threads, runs=args.runs,
-                           data=args.data or None, split=args.split)
+    options = bench_options(args)
     document = benchmark([args.model], torch_run=args.run, options=options)
     h = headline(document)
     path = write_result(args.name, h, summary(h), document, shlex.join(["python", *sys.argv]))
