@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,7 +77,7 @@ class AudioSpec:
     def __post_init__(self) -> None:
         _check(self.sample_rate > 0, f"audio.sample_rate must be positive, got {self.sample_rate}")
         _check(self.n_fft > 0 and self.hop_length > 0, f"audio.n_fft and audio.hop_length must be positive, got {self.n_fft}, {self.hop_length}")
-        first_frame = -(-self.n_fft // max(self.hop_length, 1)) * self.hop_length  # the frontend cuts whole hops
+        first_frame = math.ceil(self.n_fft / self.hop_length) * self.hop_length  # the frontend cuts whole hops
         _check(self.window_samples >= first_frame, f"audio.window_samples ({self.window_samples}) must be >= {first_frame} to hold one frontend frame")
         _check(self.channels == 1, f"audio.channels must be 1 (mono), got {self.channels}")
 

@@ -20,6 +20,7 @@ from typing import Callable
 from edgefuse.export.quantize import plans
 from edgefuse.export.quantize.config import Prefer, QuantizeError
 from edgefuse.export.quantize.latency import batch_of, median_latency_ms, ratios
+from edgefuse.runtime.bench.ort_profile import GRAPH_LEVEL, component_of, profile_runs
 
 BATCHES = (1, 32)
 
@@ -69,22 +70,21 @@ def choose_plan(job, base: plans.Plan, repair: Callable) -> tuple[plans.Plan, Pa
 def _candidates(job, base: plans.Plan) -> list[plans.Plan]:
     proto = job.prepared.proto()
     # One candidate per encoder / the fusion block: the first level of the exporter scope.
-    scopes = sorted({c.split("/")[0] for c in plans.node_components(proto).values() if c != "(graph level)"})
+    scopes = sorted({c.split("/")[0] for c in plans.node_components(proto).values() if c != GRAPH_LEVEL})
     every = [plans.Plan("all scopes, Conv/MatMul/Gemm", None, plans.COMPUTE_OPS, base.float_nodes),
              plans.Plan("all scopes, compute + cheap ops", None, plans.WIDE_OPS, base.float_nodes)]
     return every + [plans.Plan(scope, (scope,), plans.COMPUTE_OPS, base.float_nodes) for scope in scopes if _has_compute(proto, scope)]
 
 
 def layer_of(node_name: str) -> str:
-    """The model layer a node belongs to, from its exporter scope: up to four levels below /model.
+    """The model layer a node belongs to: its exporter scope four levels below /model, "" outside it.
 
     `/model/audio/cnn/convs/convs.1/convs.1.0/Conv` (float, or its QLinearConv) and the fused
     `/model/audio/cnn/convs/convs.1/convs.1.2/Relu_output_0_nchwc` → `audio/cnn/convs/convs.1`;
     a Q/DQ node is named after the tensor it quantizes, so it counts to the layer producing it.
-    Names outside /model (nodes onnxruntime adds) → "".
     """
-    parts = [p for p in node_name.removesuffix("_kernel_time").split("/") if p]
-    return "/".join(parts[1:-1][:4]) if parts[:1] == ["model"] else ""
+    layer = component_of(node_name, depth=4)
+    return "" if layer == GRAPH_LEVEL else layer
 
 
 PROFILE_RUNS = {1: 100, 32: 20}
@@ -98,8 +98,6 @@ for a small gain would give up most of the size."""
 def _per_layer_plan(job, plan: plans.Plan, model: Path) -> plans.Plan | None:
     """`plan` with the layers kept float whose int8 kernels cost the model more than `LAYER_LOSS`
     of its time, from one onnxruntime profile of each model per batch size; None if none does."""
-    from edgefuse.runtime.bench.ort_profile import profile_runs
-
     loss: dict[str, float] = {}
     detail: dict[str, list[str]] = {}
     for batch, runs in PROFILE_RUNS.items():

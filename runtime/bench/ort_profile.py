@@ -66,12 +66,16 @@ def profile_runs(path: str | os.PathLike, feeds: dict[str, np.ndarray], threads:
     ]
 
 
-def component_of(node_name: str) -> str:
-    """Exporter scope of a node: `/model/audio/frontend/Conv_kernel_time` → `audio/frontend`."""
+GRAPH_LEVEL = "(graph level)"
+"""Component of nodes outside any exporter scope (e.g. the ones onnxruntime adds)."""
+
+
+def component_of(node_name: str, depth: int = 2) -> str:
+    """Exporter scope of a node, `depth` levels below /model: `/model/audio/frontend/Conv_kernel_time` → `audio/frontend`."""
     parts = [p for p in node_name.removesuffix("_kernel_time").split("/") if p][:-1]
     if parts[:1] == ["model"]:
         parts = parts[1:]
-    return "/".join(parts[:2]) if parts else "(graph level)"
+    return "/".join(parts[:depth]) if parts else GRAPH_LEVEL
 
 
 def op_time_summary(events: list[dict], runs: int, top: int = 10) -> dict:
