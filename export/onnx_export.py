@@ -65,7 +65,7 @@ def to_onnx(
     model, contract = load_run_with_contract(run)
     feeds = _real_samples(run, contract, data, samples)
     proto = _export(model, contract, feeds)
-    synthesize_frontend_constants(proto, contract.audio and contract.audio.sample_rate)  # computed in the graph, not stored
+    synthesize_frontend_constants(proto, contract.audio)  # computed in the graph, not stored
     contract = contract.replace(provenance={**contract.provenance, **_export_provenance(run)})
     parity = _parity(model, contract, proto, feeds, atol)
     contract = contract.replace(metrics={**contract.metrics, "parity_max_abs_diff": parity})

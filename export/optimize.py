@@ -49,7 +49,7 @@ def optimize(model: str | os.PathLike, out: str | os.PathLike, level: str = "bas
         options.log_severity_level = 3
         ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
         proto = onnx.load(options.optimized_model_filepath)
-    synthesize_frontend_constants(proto, contract.audio and contract.audio.sample_rate)  # folding stored them again
+    synthesize_frontend_constants(proto, contract.audio)  # folding stored them again
     proto.ir_version = min(proto.ir_version, IR_VERSION)
     provenance = {**contract.provenance, "offline_optimization": {"level": level, "onnxruntime": ort.__version__}}
     embed_contract(proto, contract.replace(provenance=provenance))

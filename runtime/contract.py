@@ -15,7 +15,7 @@ from typing import Any
 from edgefuse.runtime.errors import ContractError
 
 CONTRACT_KEY = "edgefuse.contract"
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 MODALITIES = ("image", "audio", "text")
 
 
@@ -60,11 +60,17 @@ class AudioSpec:
     """Frontend frame length in samples (informational: baked into the graph). 16 ms at 16 kHz."""
     hop_length: int = 320
     """Frontend hop in samples (informational: baked into the graph). 20 ms at 16 kHz, as in
-    TensorFlow's micro_speech. With 16 ms frames the DFT costs 6.6 MFLOP per second of audio
-    instead of 31.5 at 25/10 ms, and the CNN after it sees half the frames
+    TensorFlow's micro_speech. With 16 ms frames and bands to 4 kHz the DFT costs 3.2 MFLOP per
+    second of audio instead of 31.5 at 25/10 ms to 8 kHz, and the CNN after it sees half the frames
     (benchmarks/results/frontend_formulation.md)."""
     n_mels: int = 40
     """Mel bands of the frontend (informational: baked into the graph)."""
+    f_min: float = 20.0
+    """Lowest mel band edge in Hz (informational: baked into the graph)."""
+    f_max: float = 4000.0
+    """Highest mel band edge in Hz (informational: baked into the graph). 4 kHz, as TensorFlow's
+    Mfcc op and the keyword-spotting models built on it: the telephone band carries what spoken
+    commands need, and the frontend computes only the DFT bins the bands weigh — half of them."""
     input: str = "audio"
     """Graph input: float32 (B, S), samples in -1..1 at `sample_rate`."""
     presence: str = "audio_present"
@@ -77,6 +83,8 @@ class AudioSpec:
     def __post_init__(self) -> None:
         _check(self.sample_rate > 0, f"audio.sample_rate must be positive, got {self.sample_rate}")
         _check(self.n_fft > 0 and self.hop_length > 0, f"audio.n_fft and audio.hop_length must be positive, got {self.n_fft}, {self.hop_length}")
+        _check(0 <= self.f_min < self.f_max <= self.sample_rate / 2,
+               f"audio.f_min and audio.f_max must satisfy 0 <= f_min < f_max <= sample_rate / 2, got {self.f_min}, {self.f_max}")
         first_frame = math.ceil(self.n_fft / self.hop_length) * self.hop_length  # the frontend cuts whole hops
         _check(self.window_samples >= first_frame, f"audio.window_samples ({self.window_samples}) must be >= {first_frame} to hold one frontend frame")
         _check(self.channels == 1, f"audio.channels must be 1 (mono), got {self.channels}")
@@ -161,9 +169,9 @@ class ModelContract:
         try:
             return cls(
                 labels=tuple(d["labels"]),
-                image=ImageSpec(**d["image"]) if d.get("image") else None,
-                audio=AudioSpec(**d["audio"]) if d.get("audio") else None,
-                text=TextSpec(**d["text"]) if d.get("text") else None,
+                image=_spec(ImageSpec, d["image"]) if d.get("image") else None,
+                audio=_spec(AudioSpec, _with_1_0_bands(d["audio"])) if d.get("audio") else None,
+                text=_spec(TextSpec, d["text"]) if d.get("text") else None,
                 outputs=tuple(d.get("outputs", ("logits", "probs"))),
                 metrics=dict(d.get("metrics") or {}),
                 quantization=d.get("quantization"),
@@ -182,6 +190,16 @@ class ModelContract:
         if not isinstance(d, dict):
             raise ContractError("edgefuse contract is not a JSON object; re-export the model")
         return cls.from_dict(d)
+
+
+def _spec(cls: type, d: dict[str, Any]) -> Any:
+    """`cls` from its fields in `d`; fields a newer minor version added are ignored."""
+    return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d})
+
+
+def _with_1_0_bands(audio: dict[str, Any]) -> dict[str, Any]:
+    """Schema 1.0 had no f_max: its mel bands ran up to Nyquist."""
+    return {"f_max": audio.get("sample_rate", AudioSpec.sample_rate) / 2, **audio}
 
 
 def _check(ok: bool, message: str) -> None:

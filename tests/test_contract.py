@@ -65,7 +65,18 @@ def test_unknown_or_missing_major_version_fails_in_one_line(version):
 def test_newer_minor_version_is_read():
     d = make_contract().to_dict()
     d["schema_version"] = "1.7"
-    assert ModelContract.from_dict(d).labels == ("cat", "dog")
+    d["audio"]["a_field_from_1_7"] = 3  # newer minor versions only add fields
+    assert ModelContract.from_dict(d) == make_contract().replace(schema_version="1.7")
+
+
+def test_schema_1_0_audio_bands_reach_nyquist():
+    d = make_contract().to_dict()
+    d["schema_version"] = "1.0"
+    del d["audio"]["f_min"], d["audio"]["f_max"]
+    audio = ModelContract.from_dict(d).audio
+    assert (audio.f_min, audio.f_max) == (20.0, 4000.0)  # 8 kHz audio: Nyquist, which is also today's default
+    d["audio"]["sample_rate"], d["audio"]["window_samples"] = 44100, 44100
+    assert ModelContract.from_dict(d).audio.f_max == 22050.0
 
 
 def test_model_without_contract_fails_clearly(tmp_path):
@@ -91,3 +102,5 @@ def test_invalid_values_are_refused():
         AudioSpec(window_samples=300)  # one 256-sample frame, but the frontend cuts whole 320-sample hops
     with pytest.raises(ContractError, match="must be positive"):
         AudioSpec(hop_length=0)
+    with pytest.raises(ContractError, match="f_max <= sample_rate / 2"):
+        AudioSpec(sample_rate=6000, window_samples=6000)  # the default 4 kHz top band edge is above Nyquist

@@ -14,6 +14,7 @@ import pytest
 
 from conftest import skip_or_fail
 from edgefuse.runtime import Predictor, load_contract, read_dataset
+from edgefuse.runtime.contract import SCHEMA_VERSION
 from edgefuse.runtime.evaluate import evaluate
 
 pytestmark = pytest.mark.slow
@@ -69,7 +70,7 @@ def test_missing_modalities_are_normal(exported, demo_data):
 
 def test_inspect_and_errors_are_one_line(exported, tmp_path):
     out = cli("inspect", exported.path)
-    assert out.returncode == 0 and json.loads(out.stdout)["schema_version"] == "1.0"
+    assert out.returncode == 0 and json.loads(out.stdout)["schema_version"] == SCHEMA_VERSION
     (tmp_path / "junk.onnx").write_bytes(b"\x00garbage")
     for args in [("predict", tmp_path / "junk.onnx", "--text", "x"), ("predict", exported.path), ("inspect", tmp_path / "nope.onnx")]:
         out = cli(*args)

@@ -24,6 +24,7 @@ from onnx.external_data_helper import convert_model_to_external_data
 from _tiny_models import tiny_contract, tiny_graph, tiny_model_proto, write_tiny_model
 from edgefuse.runtime import Predictor, load_contract
 from edgefuse.runtime._onnx_wire import MAX_NESTING, WireError, read_model
+from edgefuse.runtime.contract import SCHEMA_VERSION
 from edgefuse.runtime.errors import ContractError, EdgefuseError, ModelFileError
 from edgefuse.runtime.model_file import ALLOWED_DOMAINS
 
@@ -245,7 +246,7 @@ MODEL_CASES = [
     ModelCase("valid ONNX without the edgefuse contract", lambda t: _write(t / "plain.onnx", tiny_model_proto(contract=False).SerializeToString()),
               ContractError, "has no edgefuse contract"),
     ModelCase("contract that is not JSON", lambda t: _plain_with_contract(t, "{not json"), ContractError, "not valid JSON"),
-    ModelCase("contract from a future schema", lambda t: _plain_with_contract(t, tiny_contract().to_json().replace('"1.0"', '"9.0"')),
+    ModelCase("contract from a future schema", lambda t: _plain_with_contract(t, tiny_contract().to_json().replace(f'"{SCHEMA_VERSION}"', '"9.0"')),
               ContractError, "unsupported edgefuse contract schema_version"),
     ModelCase("custom-domain operator", lambda t: _with_op(t, "custom.onnx", helper.make_node("Evil", ["logits"], ["e"], domain="attacker.ops"), "attacker.ops"),
               ModelFileError, "Evil (attacker.ops)"),

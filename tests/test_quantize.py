@@ -22,8 +22,8 @@ from edgefuse.export.compact import compact_names
 from edgefuse.export.frontend_graph import synthesize_frontend_constants
 from edgefuse.export.quantize import QuantizeConfig, QuantizeError, quantize
 from edgefuse.export.quantize.auto import layer_of
-from edgefuse.runtime import Predictor, load_contract, read_dataset
-from edgefuse.train.frontend import dft_matrix, power_mel_matrix
+from edgefuse.runtime import AudioSpec, Predictor, load_contract, read_dataset
+from edgefuse.train.frontend import band_bins, dft_matrix, mel_filterbank, power_mel_matrix
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,43 +43,50 @@ def _identity_of(constant: np.ndarray, as_initializer: bool) -> onnx.ModelProto:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
 
 
+FRONTENDS = [
+    AudioSpec(),  # 16 kHz, 20 Hz to 4 kHz: bins 1..63 of 256
+    AudioSpec(n_fft=400, hop_length=160, f_max=8000.0),
+    AudioSpec(n_fft=255, hop_length=128),  # odd frame length: no Nyquist bin
+    AudioSpec(sample_rate=22050, window_samples=22050, n_fft=1024, hop_length=512, n_mels=80, f_min=0.0, f_max=11025.0),
+]
+
+
+def _frontend_constants(audio: AudioSpec) -> dict[str, np.ndarray]:
+    filters = mel_filterbank(audio.sample_rate, audio.n_fft, audio.n_mels, audio.f_min, audio.f_max)
+    bins = band_bins(filters)
+    return {"dft": dft_matrix(audio.n_fft, bins), "mel": power_mel_matrix(filters, bins)}
+
+
 @pytest.mark.parametrize("as_initializer", [True, False])
-@pytest.mark.parametrize("n_fft", [400, 256, 255, 512])
-def test_dft_matrix_is_computed_in_graph_and_matches(n_fft, as_initializer):
-    want = dft_matrix(n_fft)
-    proto = _identity_of(want, as_initializer)
-    stored = proto.ByteSize()
-    assert synthesize_frontend_constants(proto) == ["kernel"]
-    onnx.checker.check_model(proto, full_check=True)
-    assert proto.ByteSize() < stored // 50  # the matrix is gone; only scalars remain
-    got = ort.InferenceSession(proto.SerializeToString()).run(None, {"x": np.zeros_like(want)})[0]
-    assert np.max(np.abs(got - want)) <= 2e-6
-
-
-@pytest.mark.parametrize("sample_rate,n_fft,n_mels", [(16000, 256, 40), (16000, 255, 40), (16000, 512, 64), (22050, 1024, 80)])
-def test_mel_filterbank_is_computed_in_graph_and_matches(sample_rate, n_fft, n_mels):
-    want = power_mel_matrix(sample_rate, n_fft, n_mels)
-    proto = _identity_of(want, as_initializer=True)
-    assert synthesize_frontend_constants(proto, sample_rate=None) == []  # unknown rate: left alone
-    assert synthesize_frontend_constants(proto, sample_rate=sample_rate) == ["kernel"]
-    onnx.checker.check_model(proto, full_check=True)
-    got = ort.InferenceSession(proto.SerializeToString()).run(None, {"x": np.zeros_like(want)})[0]
-    assert np.max(np.abs(got - want)) <= 1e-5
+@pytest.mark.parametrize("audio", FRONTENDS, ids=lambda a: f"{a.sample_rate}-{a.n_fft}-{a.f_max:g}")
+def test_frontend_constants_are_computed_in_graph_and_match(audio, as_initializer):
+    for name, want in _frontend_constants(audio).items():
+        proto = _identity_of(want, as_initializer)
+        stored = proto.ByteSize()
+        assert synthesize_frontend_constants(proto, None) == []  # no audio spec: left alone
+        assert synthesize_frontend_constants(proto, audio) == ["kernel"], name
+        onnx.checker.check_model(proto, full_check=True)
+        assert proto.ByteSize() < stored // 5  # the matrix is gone; only scalars and band edges remain
+        got = ort.InferenceSession(proto.SerializeToString()).run(None, {"x": np.zeros_like(want)})[0]
+        assert np.max(np.abs(got - want)) <= 1e-5, name
 
 
 def test_synthesis_avoids_names_left_by_an_earlier_one():
     """quant_pre_process can keep a scalar of the parent's synthesized subgraph (merged with an equal constant)."""
-    proto = _identity_of(dft_matrix(256), as_initializer=True)
+    proto = _identity_of(_frontend_constants(AudioSpec())["dft"], as_initializer=True)
     leftover = numpy_helper.from_array(np.array(1, np.int64), "/model/audio/frontend/constant_0/one")
     proto.graph.initializer.append(leftover)
-    assert synthesize_frontend_constants(proto) == ["kernel"]
+    assert synthesize_frontend_constants(proto, AudioSpec()) == ["kernel"]
     onnx.checker.check_model(proto, full_check=True)  # initializer names stay unique
 
 
 def test_other_constants_are_left_alone():
     rng = np.random.default_rng(0)
-    proto = _identity_of(rng.standard_normal((256, 256)).astype(np.float32), as_initializer=True)
-    assert synthesize_frontend_constants(proto, sample_rate=16000) == []
+    dft = _frontend_constants(AudioSpec())["dft"]
+    proto = _identity_of(rng.standard_normal(dft.shape).astype(np.float32), as_initializer=True)
+    assert synthesize_frontend_constants(proto, AudioSpec()) == []
+    proto = _identity_of(dft, as_initializer=True)
+    assert synthesize_frontend_constants(proto, AudioSpec(f_max=3000.0)) == []  # another frontend's matrix
     assert len(proto.graph.initializer) == 1
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgefuse.runtime.contract import AudioSpec
 from edgefuse.runtime.errors import EdgefuseError
 
 MODALITIES = ("image", "audio", "text")
@@ -91,6 +92,8 @@ class TrainConfig:
     """Audio rate in Hz fed to the graph."""
     window_seconds: float = 1.0
     """Audio window per prediction, in seconds."""
+    mel_f_max: float = AudioSpec.f_max
+    """Highest mel band edge in Hz, at most sample_rate / 2: 4 kHz suits speech; raise it for sounds above."""
     text_max_length: int = 24
     """Tokens per text at most."""
     vocab_size: int = 512
@@ -264,6 +267,7 @@ def _range_problems(v: dict, only: set[str] | None = None) -> list[str]:
         "image_size": _between(v["image_size"], 8, 1024),
         "sample_rate": _between(v["sample_rate"], 4000, 96000),
         "window_seconds": _between(v["window_seconds"], 0.1, 30),
+        "mel_f_max": _between(v["mel_f_max"], 2 * AudioSpec.f_min, v["sample_rate"] / 2),
         "text_max_length": _between(v["text_max_length"], 1, 4096),
         "vocab_size": _between(v["vocab_size"], 300, 1_000_000),
         "seed": _between(v["seed"], 0, 2**63 - 1),

@@ -40,6 +40,8 @@ class ModelArgs:
     n_fft: int = AudioSpec.n_fft
     hop_length: int = AudioSpec.hop_length
     n_mels: int = AudioSpec.n_mels
+    f_min: float = AudioSpec.f_min
+    f_max: float = AudioSpec.f_max
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -92,7 +94,7 @@ class AudioEncoder(nn.Module):
 
     def __init__(self, args: ModelArgs):
         super().__init__()
-        self.frontend = LogMel(args.sample_rate, args.n_fft, args.hop_length, args.n_mels)
+        self.frontend = LogMel(args.sample_rate, args.n_fft, args.hop_length, args.n_mels, args.f_min, args.f_max)
         self.norm = nn.BatchNorm2d(1)
         self.cnn = ConvEncoder(1, args.conv_widths, args.dim)
 

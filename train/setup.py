@@ -32,7 +32,7 @@ def make_contract(dataset: Dataset, config: TrainConfig) -> ModelContract:
     return ModelContract(
         labels=dataset.labels,
         image=ImageSpec(height=config.image_size, width=config.image_size, color_order=config.color_order) if "image" in m else None,
-        audio=AudioSpec(sample_rate=config.sample_rate, window_samples=window) if "audio" in m else None,
+        audio=AudioSpec(sample_rate=config.sample_rate, window_samples=window, f_max=config.mel_f_max) if "audio" in m else None,
         text=text,
         provenance=provenance(dataset),
     )
@@ -52,6 +52,8 @@ def model_args(contract: ModelContract, config: TrainConfig, text_vocab: int) ->
         n_fft=audio.n_fft,
         hop_length=audio.hop_length,
         n_mels=audio.n_mels,
+        f_min=audio.f_min,
+        f_max=audio.f_max,
         **config.model_dims(),
     )
 

@@ -72,7 +72,7 @@ def _for_contract(summary: dict) -> dict:
 def _final_bytes(built: Path, contract) -> bytes:
     """The built model with the frontend constants synthesized, names compacted, the contract embedded, IR pinned, fully checked."""
     proto = onnx.load(str(built))
-    synthesize_frontend_constants(proto, contract.audio and contract.audio.sample_rate)
+    synthesize_frontend_constants(proto, contract.audio)
     compact_names(proto)
     sort_topologically(proto)
     if proto.ir_version > IR_VERSION and all(o.version <= 19 for o in proto.opset_import if o.domain in ("", "ai.onnx")):
