@@ -25,6 +25,7 @@ import numpy as np
 from _results import write_result
 
 from edgefuse.export.quantize import QuantizeConfig, QuantizeError, quantize
+from edgefuse.export.quantize.auto import SAME_SPEED
 from edgefuse.export.quantize.calibration import build_feeds, split_rows
 from edgefuse.export.quantize.latency import batch_of, median_latency_ms
 from edgefuse.runtime import load_contract
@@ -84,6 +85,7 @@ def headline(model: Path, results: dict, latency: dict, share: dict) -> dict:
             "macro_f1": t["quantized"]["macro_f1"], "top1_agreement": t["top1_agreement"], "subsets": t["quantized"]["subsets"],
             "latency_ms": latency[mode], "latency_ratio": {b: latency[mode][b] / latency["fp32"][b] for b in ("1", "32")},
             "float_nodes": len(r["report"]["float_nodes"]), "flags": r["report"]["flags"], "seconds": r["seconds"],
+            "candidates": r["report"].get("decision", {}).get("candidates", {}),
         }
     return {"fp32": {"bytes": fp32_bytes, "latency_ms": latency["fp32"]}, "modes": rows, "frontend": share,
             "targets": _targets(rows, share)}
@@ -115,11 +117,17 @@ def summary(h: dict, machine_line: str) -> list[str]:
         if "error" in r:
             lines.append(f"| {mode} | refused: {r['error']} | | | | | | |")
             continue
-        lines.append(f"| {mode} | {r['plan']} | {r['bytes']:,} B ({r['size_ratio']:.3f}x) | {r['accuracy']:.2%} ({-r['accuracy_drop'] * 100:+.2f} pt) "
+        lines.append(f"| {mode} | {r['plan']} | {r['bytes']:,} B ({r['size_ratio']:.4f}x) | {r['accuracy']:.2%} ({-r['accuracy_drop'] * 100:+.2f} pt) "
                      f"| {r['macro_f1']:.4f} | {r['top1_agreement']:.2%} | {r['latency_ms']['1']:.2f} ({r['latency_ratio']['1']:.2f}x) "
                      f"| {r['latency_ms']['32']:.1f} ({r['latency_ratio']['32']:.2f}x) |")
     lines += ["", "| target | measured | met |", "|---|---|---|"]
     lines += [f"| {t['target']} | {t['value'] if isinstance(t['value'], str) else round(t['value'], 4)} | {'yes' if t['met'] else '**no**'} |" for t in h["targets"]]
+    candidates = h["modes"].get("auto", {}).get("candidates")
+    if candidates:
+        lines += ["", f"`--mode auto` timed these plans and chose **{h['modes']['auto']['plan']}** "
+                  f"(the smallest within {SAME_SPEED:.0%} of the fastest mean ratio; contenders re-timed together):", "",
+                  "| plan | b1 ratio | b32 ratio | bytes |", "|---|---|---|---|"]
+        lines += [f"| {n} | {c['ratio']['1']:.3f}x | {c['ratio']['32']:.3f}x | {c['bytes']:,} |" for n, c in candidates.items()]
     lines += ["", "Audio frontend share of FP32 kernel time (onnxruntime profiling): "
               + "; ".join(f"batch {b}: {s['frontend_share']:.1%}" for b, s in h["frontend"].items())]
     flags = [f"- {m}: {f}" for m, r in h["modes"].items() for f in r.get("flags", [])]

@@ -1,15 +1,19 @@
-"""Dropping what a deployed quantized file does not need: long tensor names and cached shapes.
+"""Dropping what a deployed quantized file does not need: long tensor names, cached shapes and
+copies of the same constant.
 
 The quantizer adds three tensors per quantized edge (`<name>_QuantizeLinear_Output`,
 `<name>_scale`, ...), so names alone are ~6% of an int8 file of the demo model. Internal tensor
 names are renamed to short ids; graph inputs and outputs (the contract's names) and node names
 (the contract's float-node list refers to them) are kept, except the quantizer's own Q/DQ
-node names. `value_info` (shapes onnxruntime re-infers at load) is dropped.
+node names. `value_info` (shapes onnxruntime re-infers at load) is dropped. The quantizer also
+gives each consumer of a shared constant its own copy (the attention head masks: four 2 KB
+copies in the demo model); identical initializers are merged.
 """
 
 from __future__ import annotations
 
 import onnx
+from onnx import numpy_helper
 
 _QDQ = ("QuantizeLinear", "DequantizeLinear")
 
@@ -38,6 +42,28 @@ def compact_names(proto: onnx.ModelProto) -> int:
         node.ClearField("doc_string")
     del graph.value_info[:]
     return before - proto.ByteSize()
+
+
+def merge_duplicate_initializers(proto: onnx.ModelProto) -> int:
+    """Point every consumer of an initializer at the first one equal to it and drop the copies; returns how many were dropped."""
+    graph = proto.graph
+    if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for n in graph.node for a in n.attribute):
+        return 0  # subgraphs may name an initializer of the outer graph
+    named = {t.name for t in graph.input} | {t.name for t in graph.output}
+    first: dict[tuple, str] = {}
+    alias: dict[str, str] = {}
+    for init in graph.initializer:
+        if init.name not in named:
+            key = (init.data_type, tuple(init.dims), numpy_helper.to_array(init).tobytes())
+            if first.setdefault(key, init.name) != init.name:
+                alias[init.name] = first[key]
+    if alias:
+        for node in graph.node:
+            node.input[:] = [alias.get(n, n) for n in node.input]
+        kept = [t for t in graph.initializer if t.name not in alias]
+        graph.ClearField("initializer")
+        graph.initializer.extend(kept)
+    return len(alias)
 
 
 def sort_topologically(proto: onnx.ModelProto) -> None:

@@ -18,7 +18,7 @@ import pytest
 from onnx import helper, numpy_helper
 
 from conftest import skip_or_fail
-from edgefuse.export.compact import compact_names
+from edgefuse.export.compact import compact_names, merge_duplicate_initializers
 from edgefuse.export.frontend_graph import synthesize_frontend_constants
 from edgefuse.export.quantize import QuantizeConfig, QuantizeError, quantize
 from edgefuse.export.quantize.auto import layer_of
@@ -88,6 +88,27 @@ def test_other_constants_are_left_alone():
     proto = _identity_of(dft, as_initializer=True)
     assert synthesize_frontend_constants(proto, AudioSpec(f_max=3000.0)) == []  # another frontend's matrix
     assert len(proto.graph.initializer) == 1
+
+
+def test_copies_of_a_constant_are_merged_and_names_compacted():
+    """The quantizer gives each consumer its own copy of a shared constant (e.g. the attention head masks)."""
+    mask = np.arange(12, dtype=np.float32).reshape(3, 4)
+    x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [3, 4])
+    y = helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [3, 4])
+    nodes = [helper.make_node("Mul", ["x", "/model/text/blocks.0/mask"], ["/model/a"], name="/model/text/blocks.0/Mul"),
+             helper.make_node("Mul", ["/model/a", "/model/text/blocks.1/mask"], ["/model/b"], name="/model/text/blocks.1/Mul"),
+             helper.make_node("Add", ["/model/b", "/model/offset"], ["y"], name="/model/Add")]
+    inits = [numpy_helper.from_array(mask, "/model/text/blocks.0/mask"), numpy_helper.from_array(mask.copy(), "/model/text/blocks.1/mask"),
+             numpy_helper.from_array(mask + 1, "/model/offset")]  # same shape, other values: kept
+    proto = helper.make_model(helper.make_graph(nodes, "g", [x], [y], initializer=inits), opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    feeds = {"x": np.ones((3, 4), np.float32)}
+    want = ort.InferenceSession(proto.SerializeToString()).run(None, feeds)[0]
+    assert merge_duplicate_initializers(proto) == 1
+    assert compact_names(proto) > 0
+    onnx.checker.check_model(proto, full_check=True)
+    assert len(proto.graph.initializer) == 2 and proto.graph.node[0].input[1] == proto.graph.node[1].input[1]
+    assert [n.name for n in proto.graph.node] == ["/model/text/blocks.0/Mul", "/model/text/blocks.1/Mul", "/model/Add"]  # node names stay
+    np.testing.assert_array_equal(ort.InferenceSession(proto.SerializeToString()).run(None, feeds)[0], want)
 
 
 def test_config_collects_every_problem():

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import onnx
 
-from edgefuse.export.compact import compact_names, sort_topologically
+from edgefuse.export.compact import compact_names, merge_duplicate_initializers, sort_topologically
 from edgefuse.export.contract_io import embed_contract
 from edgefuse.export.frontend_graph import synthesize_frontend_constants
 from edgefuse.export.quantize.accuracy import predictions
@@ -70,9 +70,10 @@ def _for_contract(summary: dict) -> dict:
 
 
 def _final_bytes(built: Path, contract) -> bytes:
-    """The built model with the frontend constants synthesized, names compacted, the contract embedded, IR pinned, fully checked."""
+    """The built model with the frontend constants synthesized, copies merged, names compacted, the contract embedded, IR pinned, fully checked."""
     proto = onnx.load(str(built))
     synthesize_frontend_constants(proto, contract.audio)
+    merge_duplicate_initializers(proto)
     compact_names(proto)
     sort_topologically(proto)
     if proto.ir_version > IR_VERSION and all(o.version <= 19 for o in proto.opset_import if o.domain in ("", "ai.onnx")):
@@ -133,8 +134,11 @@ def markdown(report: dict) -> str:
         lines.append(f"| {s['step']} | {moved} | {s['accuracy']:.2%} | {s['drop'] * 100:.2f} pt | {s['top1_agreement']:.2%} |")
     candidates = report["decision"].get("candidates")
     if candidates:
-        lines += ["", "## Candidate plans timed on this machine", "", "| plan | b1 ratio | b32 ratio | bytes |", "|---|---|---|---|"]
-        lines += [f"| {n} | {c['ratio']['1']:.2f}x | {c['ratio']['32']:.2f}x | {c.get('bytes', 0):,} |" for n, c in candidates.items()]
+        lines += ["", "## Candidate plans timed on this machine", "", "| plan | b1 ratio | b32 ratio | bytes | first timing (b1, b32) |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {n} | {c['ratio']['1']:.2f}x | {c['ratio']['32']:.2f}x | {c.get('bytes', 0):,} | "
+                  + (f"{c['screening_ratio']['1']:.2f}x, {c['screening_ratio']['32']:.2f}x, timed again with the other contenders |"
+                     if "screening_ratio" in c else "|") for n, c in candidates.items()]
         lines += ["", f"Chosen: **{report['decision']['chosen']}** (prefer {report['decision']['prefer']})."]
     lines += ["", f"Nodes kept float: {len(report['float_nodes'])} (reasons in the JSON report and the model's contract)."]
     lines += ["", "Flags:", *[f"- {x}" for x in report["flags"]]] if report["flags"] else []
