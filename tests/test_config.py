@@ -26,6 +26,12 @@ def test_every_problem_is_reported_at_once_with_field_and_allowed_values():
     assert "class_weights: must be one of none, balanced" in message
 
 
+def test_mel_bands_must_stay_below_nyquist():
+    assert TrainConfig(sample_rate=22050, mel_f_max=11025.0).mel_f_max == 11025.0
+    with pytest.raises(ConfigError, match=r"mel_f_max: must be in \[40.0, 4000.0\], got 4500.0"):
+        TrainConfig(sample_rate=8000, mel_f_max=4500.0)
+
+
 def test_toml_then_cli_overrides(tmp_path):
     path = tmp_path / "train.toml"
     path.write_text('fusion = "gated"\nepochs = 3\nconv_widths = [8, 16]\nmodality_dropout = { image = 0.5 }\n', encoding="utf-8")
