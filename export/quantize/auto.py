@@ -30,8 +30,9 @@ def choose_plan(job, base: plans.Plan, repair: Callable) -> tuple[plans.Plan, Pa
     candidates = _candidates(job, base)
     built = {p.name: job.build(p, f"auto{i}") for i, p in enumerate(candidates)}
     table = _time(job, built)
-    faster = [p for p in candidates if p.components and len(p.components) == 1 and _not_slower(table[p.name], strict=True)]
-    if len(faster) > 1:
+    alone = [p for p in candidates if p.components and len(p.components) == 1]
+    faster = [p for p in alone if _not_slower(table[p.name], strict=True)]
+    if 1 < len(faster) < len(alone):  # every scope faster: their union is "all scopes, Conv/MatMul/Gemm", timed already
         union = plans.Plan("faster scopes: " + ", ".join(c for p in faster for c in p.components),
                            tuple(c for p in faster for c in p.components), plans.COMPUTE_OPS, base.float_nodes)
         candidates.append(union)
