@@ -1,12 +1,12 @@
 """Issue-4 targets in one run: int8/fp16 size, accuracy, agreement, latency, and the frontend's share.
 
-    python benchmarks/quantization.py models/demo.onnx --data data/digits3 [--rounds 3] [--runs 40]
+    python benchmarks/quantization.py models/demo.onnx --data data/digits3 [--rounds 7] [--runs 40]
 
 Quantizes the FP32 model with `edgefuse.export.quantize` in every mode (static, dynamic, fp16,
 auto with --prefer speed), takes accuracy, macro-F1, per-subset accuracy and top-1 agreement on
 the test split from each quantization's own report (the runtime's `evaluate`), then times all
-files together, interleaved, at batch 1 and 32 for `--rounds` rounds (median of the per-round
-medians), and profiles the FP32 model with onnxruntime to get the audio frontend's share of
+files together, interleaved, at batch 1 and 32 for `--rounds` rounds of fresh sessions (the
+ratio to FP32 is taken within each round; the median and the range over rounds are reported), and profiles the FP32 model with onnxruntime to get the audio frontend's share of
 kernel time. Writes benchmarks/results/quantization.json and .md.
 """
 
@@ -51,10 +51,20 @@ def quantize_all(model: Path, data: Path, folder: Path, timing_runs: int) -> dic
     return out
 
 
-def latency_rounds(models: dict[str, Path], feeds: dict, rounds: int, runs: int) -> dict[str, dict[str, float]]:
-    """Name → batch → median over rounds of the interleaved per-round median (ms)."""
+def latency_rounds(models: dict[str, Path], feeds: dict, rounds: int, runs: int) -> dict[str, dict]:
+    """Name → {"ms", "ratio", "ratio_range"} per batch: medians over rounds, ratios to FP32 taken within each round.
+
+    Each round opens fresh sessions and times every model interleaved; a ratio compares models that
+    shared the machine's state, and its spread over rounds says how settled the figure is.
+    """
     per_round = [median_latency_ms(models, feeds, (1, 32), runs) for _ in range(rounds)]
-    return {name: {str(b): float(np.median([r[name][b] for r in per_round])) for b in (1, 32)} for name in models}
+    out = {}
+    for name in models:
+        ratio = {b: [r[name][b] / r["fp32"][b] for r in per_round] for b in (1, 32)}
+        out[name] = {"ms": {str(b): float(np.median([r[name][b] for r in per_round])) for b in (1, 32)},
+                     "ratio": {str(b): float(np.median(v)) for b, v in ratio.items()},
+                     "ratio_range": {str(b): [float(min(v)), float(max(v))] for b, v in ratio.items()}}
+    return out
 
 
 def frontend_share(model: Path, feeds: dict, threads: int, runs: int) -> dict[str, dict]:
@@ -83,11 +93,11 @@ def headline(model: Path, results: dict, latency: dict, share: dict) -> dict:
             "plan": r["report"]["plan"]["name"], "bytes": r["path"].stat().st_size, "size_ratio": r["path"].stat().st_size / fp32_bytes,
             "accuracy": t["quantized"]["accuracy"], "float_accuracy": t["float"]["accuracy"], "accuracy_drop": t["accuracy_drop"],
             "macro_f1": t["quantized"]["macro_f1"], "top1_agreement": t["top1_agreement"], "subsets": t["quantized"]["subsets"],
-            "latency_ms": latency[mode], "latency_ratio": {b: latency[mode][b] / latency["fp32"][b] for b in ("1", "32")},
+            "latency_ms": latency[mode]["ms"], "latency_ratio": latency[mode]["ratio"], "latency_ratio_range": latency[mode]["ratio_range"],
             "float_nodes": len(r["report"]["float_nodes"]), "flags": r["report"]["flags"], "seconds": r["seconds"],
             "candidates": r["report"].get("decision", {}).get("candidates", {}),
         }
-    return {"fp32": {"bytes": fp32_bytes, "latency_ms": latency["fp32"]}, "modes": rows, "frontend": share,
+    return {"fp32": {"bytes": fp32_bytes, "latency_ms": latency["fp32"]["ms"]}, "modes": rows, "frontend": share,
             "targets": _targets(rows, share)}
 
 
@@ -109,6 +119,11 @@ def _targets(rows: dict, share: dict) -> list[dict]:
     return checks
 
 
+def _ratio(row: dict, batch: str) -> str:
+    low, high = row["latency_ratio_range"][batch]
+    return f"{row['latency_ratio'][batch]:.2f}x, rounds {low:.2f}–{high:.2f}"
+
+
 def summary(h: dict, machine_line: str) -> list[str]:
     lines = [machine_line, "", "| file | plan | size | accuracy (Δ) | macro-F1 | top-1 agreement | b1 ms (vs FP32) | b32 ms (vs FP32) |",
              "|---|---|---|---|---|---|---|---|",
@@ -118,8 +133,8 @@ def summary(h: dict, machine_line: str) -> list[str]:
             lines.append(f"| {mode} | refused: {r['error']} | | | | | | |")
             continue
         lines.append(f"| {mode} | {r['plan']} | {r['bytes']:,} B ({r['size_ratio']:.4f}x) | {r['accuracy']:.2%} ({-r['accuracy_drop'] * 100:+.2f} pt) "
-                     f"| {r['macro_f1']:.4f} | {r['top1_agreement']:.2%} | {r['latency_ms']['1']:.2f} ({r['latency_ratio']['1']:.2f}x) "
-                     f"| {r['latency_ms']['32']:.1f} ({r['latency_ratio']['32']:.2f}x) |")
+                     f"| {r['macro_f1']:.4f} | {r['top1_agreement']:.2%} | {r['latency_ms']['1']:.2f} ({_ratio(r, '1')}) "
+                     f"| {r['latency_ms']['32']:.1f} ({_ratio(r, '32')}) |")
     lines += ["", "| target | measured | met |", "|---|---|---|"]
     lines += [f"| {t['target']} | {t['value'] if isinstance(t['value'], str) else round(t['value'], 4)} | {'yes' if t['met'] else '**no**'} |" for t in h["targets"]]
     candidates = h["modes"].get("auto", {}).get("candidates")
@@ -139,7 +154,7 @@ def main() -> None:
     parser.add_argument("model", help="FP32 .onnx made by `edgefuse export`")
     parser.add_argument("--data", required=True, help="data set folder (train: calibration, val: budget, test: figures)")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds (median of round medians)")
+    parser.add_argument("--rounds", type=int, default=7, help="timing rounds, fresh sessions each (medians over rounds)")
     parser.add_argument("--runs", type=int, default=40, help="timed runs per model, batch and round")
     parser.add_argument("--timing-runs", type=int, default=30, help="runs per plan inside `--mode auto`")
     parser.add_argument("--name", default="quantization", help="result file name under benchmarks/results/")
@@ -158,7 +173,8 @@ def main() -> None:
     line = (f"Measured on {m['cpu']['model']} ({m['cpu']['usable_cores']} usable cores, flags {' '.join(m['cpu']['kernel_flags'])}), "
             f"{args.threads} threads, onnxruntime {versions()['onnxruntime']}. The machine was shared with other work: load average "
             f"{load_before[0]:.1f} at the start and {m['load_average'][0]:.1f} at the end on {m['cpu']['usable_cores']} cores, so "
-            f"latencies are medians of {args.rounds} interleaved rounds x {args.runs} runs and ratios matter more than absolute ms.")
+            f"latencies are medians over {args.rounds} rounds (fresh sessions, {args.runs} interleaved runs each); a ratio to FP32 is "
+            "taken within each round and shown as its median with the range over rounds. Ratios matter more than absolute ms.")
     print(write_result(args.name, h, summary(h, line), None, shlex.join(["python", *sys.argv])).read_text())
 
 
