@@ -18,7 +18,6 @@ import shlex
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +29,7 @@ from edgefuse.export.quantize.calibration import build_feeds, split_rows
 from edgefuse.export.quantize.latency import batch_of, median_latency_ms
 from edgefuse.runtime import load_contract
 from edgefuse.runtime.bench.machine import machine, versions
-from edgefuse.runtime.bench.ort_profile import component_of, profile_runs
+from edgefuse.runtime.bench.ort_profile import op_time_summary, profile_runs
 
 MODES = ("static", "dynamic", "fp16", "auto")
 TARGETS = {"size_ratio": 0.27, "accuracy_drop": 0.003, "top1_agreement": 0.995, "latency_b1": 1.0, "latency_b32": 0.8,
@@ -68,16 +67,11 @@ def latency_rounds(models: dict[str, Path], feeds: dict, rounds: int, runs: int)
 
 
 def frontend_share(model: Path, feeds: dict, threads: int, runs: int) -> dict[str, dict]:
-    """Batch → share of FP32 kernel time in `audio/frontend`, and the top components."""
+    """Batch → share of FP32 kernel time in the audio frontend, and the top components."""
     out = {}
     for b in (1, 32):
-        events = profile_runs(model, batch_of(feeds, b), threads, runs)
-        time_by = Counter()
-        for e in events:
-            time_by[component_of(e["name"])] += e["dur"]
-        total = sum(time_by.values())
-        out[str(b)] = {"frontend_share": time_by["audio/frontend"] / total,
-                       "components": {k: v / total for k, v in time_by.most_common(6)}}
+        summary = op_time_summary(profile_runs(model, batch_of(feeds, b), threads, runs), runs)
+        out[str(b)] = {"frontend_share": summary["frontend_share"], "components": dict(list(summary["components"].items())[:6])}
     return out
 
 

@@ -18,11 +18,16 @@ from onnx import numpy_helper
 _QDQ = ("QuantizeLinear", "DequantizeLinear")
 
 
+def _has_subgraphs(graph: onnx.GraphProto) -> bool:
+    """If/Loop/Scan bodies may name tensors of the outer graph: renaming or merging there is left alone."""
+    return any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for n in graph.node for a in n.attribute)
+
+
 def compact_names(proto: onnx.ModelProto) -> int:
     """Rename internal tensors (and Q/DQ nodes) in place to short ids; returns bytes saved."""
     before = proto.ByteSize()
     graph = proto.graph
-    if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for n in graph.node for a in n.attribute):
+    if _has_subgraphs(graph):
         return 0  # names in subgraphs may refer to outer tensors: leave such graphs alone
     keep = {t.name for t in graph.input} | {t.name for t in graph.output} | {""}
     names: dict[str, str] = {}
@@ -47,7 +52,7 @@ def compact_names(proto: onnx.ModelProto) -> int:
 def merge_duplicate_initializers(proto: onnx.ModelProto) -> int:
     """Point every consumer of an initializer at the first one equal to it and drop the copies; returns how many were dropped."""
     graph = proto.graph
-    if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for n in graph.node for a in n.attribute):
+    if _has_subgraphs(graph):
         return 0  # subgraphs may name an initializer of the outer graph
     named = {t.name for t in graph.input} | {t.name for t in graph.output}
     first: dict[tuple, str] = {}

@@ -20,7 +20,7 @@ from typing import Callable
 from edgefuse.export.quantize import plans
 from edgefuse.export.quantize.config import Prefer, QuantizeError
 from edgefuse.export.quantize.latency import batch_of, median_latency_ms, ratios
-from edgefuse.runtime.bench.ort_profile import GRAPH_LEVEL, component_of, profile_runs
+from edgefuse.runtime.bench.ort_profile import GRAPH_LEVEL, component_of, fastest_node_ms, profile_runs
 
 BATCHES = (1, 32)
 
@@ -122,11 +122,8 @@ def _per_layer_plan(job, plan: plans.Plan, model: Path) -> plans.Plan | None:
 
 def _layer_ms(events: list[dict]) -> dict[str, float]:
     """Layer → ms per run: each node's fastest profiled run, summed (other processes only add time)."""
-    fastest: dict[str, float] = {}
-    for e in events:
-        fastest[e["name"]] = min(fastest.get(e["name"], float("inf")), e["dur"] / 1000.0)
     out: dict[str, float] = {}
-    for name, ms in fastest.items():
+    for name, ms in fastest_node_ms(events).items():
         layer = layer_of(name)
         if layer:
             out[layer] = out.get(layer, 0.0) + ms
