@@ -36,3 +36,30 @@ def test_two_cpu_processes_train_a_run_that_exports_and_predicts(demo_data, tmp_
     assert max(result.parity.values()) <= 1e-4
     prediction = Predictor.from_file(result.path).predict(text="seven")
     assert prediction.label in read_run_config(run)["contract"]["labels"]
+
+
+WORKER = """
+import os, torch
+from edgefuse.train.distributed import Processes
+
+procs = Processes.start("cpu")
+model = procs.wrap(torch.nn.Linear(3, 2))
+model(torch.randn(4, 3)).sum().backward()
+procs.agree(True)
+del model  # as when the training loop returns
+procs.close()
+threads = [open(f"/proc/self/task/{t}/comm").read().strip() for t in os.listdir("/proc/self/task")]
+print("gloo threads after close:", [t for t in threads if "gloo" in t])
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="lists threads through Linux /proc")
+def test_closing_the_processes_stops_gloo_so_exit_cannot_abort(tmp_path):
+    # Threads that outlive destroy_process_group are torn down at interpreter exit, which aborted
+    # one CI run in a few dozen; a worker must end with none left.
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("gloo threads after close: []") == 2, done.stdout

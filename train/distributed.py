@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import dataclass
 
@@ -39,6 +40,12 @@ class Processes:
         if use_cuda:
             torch.cuda.set_device(local_rank)
         if not dist.is_initialized():
+            # torch.distributed.nn binds the WORLD group as default arguments when first imported,
+            # and DDP imports it (through torch._dynamo) after the group exists. That reference
+            # outlives destroy_process_group, so gloo's threads live on to interpreter exit, where
+            # tearing them down sometimes aborts ("terminate called without an active exception").
+            # Imported before the group exists, it binds None.
+            importlib.import_module("torch.distributed.nn")
             dist.init_process_group(backend="nccl" if use_cuda else "gloo")
         return cls(dist.get_rank(), world_size, torch.device(f"cuda:{local_rank}" if use_cuda else "cpu"))
 
