@@ -55,8 +55,8 @@ print("gloo threads after close:", [t for t in threads if "gloo" in t])
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="lists threads through Linux /proc")
 def test_closing_the_processes_stops_gloo_so_exit_cannot_abort(tmp_path):
-    # Threads that outlive destroy_process_group are torn down at interpreter exit, which aborted
-    # one CI run in a few dozen; a worker must end with none left.
+    # Gloo threads that outlive destroy_process_group are torn down at interpreter exit, which
+    # aborted about one two-process training run in 70 (and one CI run); a worker must end with none.
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script)]
