@@ -190,7 +190,7 @@ def test_damaging_nodes_ranks_real_quantized_nodes(exported, demo_data, tmp_path
 
     config = QuantizeConfig(mode="static", calibration_rows=64)
     job = _job(config, exported.path, load_contract(exported.path), demo_data, tmp_path, tqdm(disable=True))
-    plan = plans.Plan("all", None, plans.COMPUTE_OPS, plans.kept_float_by_scope(job.prepared.proto(), config))
+    plan = plans.Plan("all", None, plans.COMPUTE_OPS, plans.kept_float_by_scope(job.prepared.proto, config))
     built = job.build(plan, "probe")
     quantized = _quantized_nodes(job, plan)
     worst = damaging_nodes(job.prepared.path, built, _debug_reader(job), quantized, 3, tmp_path)

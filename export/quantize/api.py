@@ -73,7 +73,7 @@ def quantize(model: str | os.PathLike, out: str | os.PathLike, data: str | os.Pa
     with plans.scratch() as folder, tqdm(desc=f"quantize ({config.mode.value})", unit="model", disable=not progress) as bar:
         job = _job(config, parent, contract, Path(data), Path(folder), bar)
         plan = plans.Plan("all", components=None, op_types=plans.WIDE_OPS if config.mode is Mode.STATIC else plans.COMPUTE_OPS,
-                          float_nodes=plans.kept_float_by_scope(job.prepared.proto(), config))
+                          float_nodes=plans.kept_float_by_scope(job.prepared.proto, config))
         if config.mode is Mode.AUTO:
             plan, built, repair, decision = choose_plan(job, plan, repair_accuracy)
         else:
@@ -144,7 +144,7 @@ def _debug_reader(job: Job) -> FeedReader:
 
 
 def _quantized_nodes(job: Job, plan: plans.Plan) -> set[str]:
-    proto = job.prepared.proto()
+    proto = job.prepared.proto
     excluded = set(plans.excluded_nodes(proto, plan))
     return {n.name for n in proto.graph.node if n.name not in excluded and n.op_type in plan.op_types}
 

@@ -70,12 +70,13 @@ def choose_plan(job, base: plans.Plan, repair: Callable) -> tuple[plans.Plan, Pa
 
 
 def _candidates(job, base: plans.Plan) -> list[plans.Plan]:
-    proto = job.prepared.proto()
+    proto = job.prepared.proto
+    components = plans.node_components(proto)
     # One candidate per encoder / the fusion block: the first level of the exporter scope.
-    scopes = sorted({c.split("/")[0] for c in plans.node_components(proto).values() if c != GRAPH_LEVEL})
+    scopes = sorted({c.split("/")[0] for c in components.values() if c != GRAPH_LEVEL})
     every = [plans.Plan("all scopes, Conv/MatMul/Gemm", None, plans.COMPUTE_OPS, base.float_nodes),
              plans.Plan("all scopes, compute + cheap ops", None, plans.WIDE_OPS, base.float_nodes)]
-    return every + [plans.Plan(scope, (scope,), plans.COMPUTE_OPS, base.float_nodes) for scope in scopes if _has_compute(proto, scope)]
+    return every + [plans.Plan(scope, (scope,), plans.COMPUTE_OPS, base.float_nodes) for scope in scopes if _has_compute(proto, components, scope)]
 
 
 def layer_of(node_name: str) -> str:
@@ -111,7 +112,7 @@ def _per_layer_plan(job, plan: plans.Plan, model: Path) -> plans.Plan | None:
             loss[layer] = loss.get(layer, 0.0) + (quantized - ms) / total / len(PROFILE_RUNS)
             detail.setdefault(layer, []).append(f"batch {batch}: {ms:.3f} ms float, {quantized:.3f} ms int8")
     slow = {layer for layer, share in loss.items() if share > LAYER_LOSS}
-    proto = job.prepared.proto()
+    proto = job.prepared.proto
     kept = {n.name: f"int8 slower in this layer on this machine ({'; '.join(detail[layer_of(n.name)])}; onnxruntime profile)"
             for n in proto.graph.node
             if n.op_type in plan.op_types and n.name not in plan.float_nodes and layer_of(n.name) in slow}
@@ -134,8 +135,7 @@ def _mean_ratio(row: dict) -> float:
     return (row["ratio"]["1"] + row["ratio"]["32"]) / 2
 
 
-def _has_compute(proto, scope: str) -> bool:
-    components = plans.node_components(proto)
+def _has_compute(proto, components: dict[str, str], scope: str) -> bool:
     return any(n.op_type in plans.COMPUTE_OPS and components[n.name].startswith(scope) for n in proto.graph.node)
 
 

@@ -8,6 +8,7 @@ method and is cached, so timing many plans costs one calibration.
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import logging
 import os
@@ -57,7 +58,9 @@ class Prepared:
     steps: list[str]
     """What pre-processing ran, e.g. ["quant_pre_process"] or the fallbacks taken and why."""
 
+    @functools.cached_property
     def proto(self) -> onnx.ModelProto:
+        """The prepared graph, loaded once and shared by every plan: read it, never change it."""
         return onnx.load(str(self.path))
 
 
@@ -119,7 +122,7 @@ def static_int8(prepared: Prepared, out: Path, plan: Plan, config: QuantizeConfi
         quant_format=QuantFormat.QDQ, per_channel=config.per_channel, reduce_range=config.reduce_range,
         activation_type=QuantType.QUInt8 if config.activations_unsigned else QuantType.QInt8, weight_type=QuantType.QInt8,
         op_types_to_quantize=list(plan.op_types),
-        nodes_to_exclude=excluded_nodes(prepared.proto(), plan), calibrate_method=_METHODS[config.calibration],
+        nodes_to_exclude=excluded_nodes(prepared.proto, plan), calibrate_method=_METHODS[config.calibration],
         extra_options={"CalibMovingAverage": False, **config.extra},
     )
     if "calibration_cache_path" in inspect.signature(quantize_static).parameters:
@@ -135,7 +138,7 @@ def dynamic_int8(prepared: Prepared, out: Path, plan: Plan, config: QuantizeConf
     with _quiet():
         quantize_dynamic(str(prepared.path), str(out), op_types_to_quantize=ops, per_channel=config.per_channel,
                          reduce_range=config.reduce_range, weight_type=QuantType.QInt8,
-                         nodes_to_exclude=excluded_nodes(prepared.proto(), plan))
+                         nodes_to_exclude=excluded_nodes(prepared.proto, plan))
     return out
 
 
