@@ -39,7 +39,7 @@ def test_two_cpu_processes_train_a_run_that_exports_and_predicts(demo_data, tmp_
 
 
 WORKER = """
-import os, torch
+import json, os, sys, torch
 from edgefuse.train.distributed import Processes
 
 procs = Processes.start("cpu")
@@ -49,7 +49,8 @@ procs.agree(True)
 del model  # as when the training loop returns
 procs.close()
 threads = [open(f"/proc/self/task/{t}/comm").read().strip() for t in os.listdir("/proc/self/task")]
-print("gloo threads after close:", [t for t in threads if "gloo" in t])
+with open(os.path.join(sys.argv[1], "threads." + os.environ["RANK"]), "w") as f:  # one file each: stdout interleaves
+    json.dump([t for t in threads if "gloo" in t], f)
 """
 
 
@@ -59,7 +60,8 @@ def test_closing_the_processes_stops_gloo_so_exit_cannot_abort(tmp_path):
     # aborted about one two-process training run in 70 (and one CI run); a worker must end with none.
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script)]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script), str(tmp_path)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.count("gloo threads after close: []") == 2, done.stdout
+    left = {rank: json.loads((tmp_path / f"threads.{rank}").read_text()) for rank in (0, 1)}
+    assert left == {0: [], 1: []}, f"gloo threads alive after close: {left}"
